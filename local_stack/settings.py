@@ -1,0 +1,56 @@
+"""Where the stack keeps its state and which ports it listens on."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackSettings(BaseSettings):
+    """Stack settings, from `KB_STACK_*` environment variables.
+
+    The defaults mirror `supabase start` (API on 54321, database on 54322), so a client configured
+    for the Docker stack finds this one at the same addresses.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KB_STACK_", extra="ignore")
+
+    state_dir: Path = Field(
+        default=REPO_ROOT / ".stack",
+        description="Data directory, logs, pid files and generated secrets.",
+    )
+    host: str = Field(default="127.0.0.1", description="Loopback address every service binds.")
+    api_port: int = Field(default=54321, ge=1, le=65535, description="Gateway: SUPABASE_URL.")
+    db_port: int = Field(default=54322, ge=1, le=65535, description="Postgres.")
+    rest_port: int = Field(default=54323, ge=1, le=65535, description="PostgREST, direct.")
+    rest_admin_port: int = Field(default=54324, ge=1, le=65535, description="PostgREST health.")
+    supabase_dir: Path = Field(
+        default=REPO_ROOT / "supabase",
+        description="Folder holding migrations/ and seed.sql.",
+    )
+    system_user: str = Field(
+        default="kbstack",
+        description="Unprivileged OS user that runs Postgres when the stack is started as root.",
+    )
+
+    @property
+    def pgdata(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}"

@@ -1,0 +1,219 @@
+"""The stack as one object: start, stop, status, reset, users and their tokens."""
+
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import psycopg
+
+from local_stack import postgres, postgrest
+from local_stack.processes import Daemon, StackError, port_is_open, wait_until
+from local_stack.secrets import StackSecrets
+from local_stack.settings import REPO_ROOT, StackSettings
+from local_stack.tokens import api_key, user_access_token
+
+PLATFORM_SQL = Path(__file__).with_name("platform.sql")
+SUPABASE_CLI = REPO_ROOT / "node_modules" / ".bin" / "supabase"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+
+    @cached_property
+    def secrets(self) -> StackSecrets:
+        return StackSecrets.load_or_create(self.settings.state_dir)
+
+    # -- addresses and keys, named as `supabase status -o env` names them ----------------------
+    @property
+    def db_url(self) -> str:
+        return postgres.url(self.settings, self.secrets)
+
+    @property
+    def anon_key(self) -> str:
+        return api_key(self.secrets.jwt_secret, "anon")
+
+    @property
+    def service_role_key(self) -> str:
+        return api_key(self.secrets.jwt_secret, "service_role")
+
+    @property
+    def auth_issuer(self) -> str:
+        return f"{self.settings.api_url}/auth/v1"
+
+    def status_env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "API_URL": s.api_url,
+            "REST_URL": f"{s.api_url}/rest/v1",
+            "DB_URL": self.db_url,
+            "JWT_SECRET": self.secrets.jwt_secret,
+            "ANON_KEY": self.anon_key,
+            "SERVICE_ROLE_KEY": self.service_role_key,
+            # Not in `supabase status`: PostgREST without the gateway, for benchmarks and debugging.
+            "POSTGREST_URL": s.rest_url,
+        }
+
+    def running(self) -> dict[str, bool]:
+        return {
+            "postgres": postgres.is_running(self.settings),
+            "postgrest": postgrest.is_ready(self.settings),
+            "gateway": self._gateway().pid() is not None
+            and port_is_open(self.settings.host, self.settings.api_port),
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every part; reuse data and processes that are already there."""
+        self._log("postgres: starting")
+        fresh = postgres.initialize(self.settings, self.secrets)
+        postgres.start(self.settings)
+        self._lay_platform()
+        self._migrate()
+        if fresh:
+            self._seed()
+        self._log("postgrest: starting")
+        postgrest.start(self.settings, self.secrets)
+        self._log("gateway: starting")
+        self._start_gateway()
+        self._log(f"ready: {self.settings.api_url}")
+
+    def stop(self) -> None:
+        self._gateway().stop()
+        postgrest.stop(self.settings)
+        postgres.stop(self.settings)
+
+    def reset(self) -> None:
+        """Recreate the database from the migrations and seed; other data is gone."""
+        postgres.initialize(self.settings, self.secrets)
+        postgres.start(self.settings)
+        postgrest.stop(self.settings)
+        self._log("database: recreating")
+        postgres.psql(
+            self.settings, self.secrets, "-c", "drop database if exists postgres with (force)",
+            "-c", "create database postgres", database="template1",
+        )
+        self._lay_platform()
+        self._migrate()
+        self._seed()
+        postgrest.start(self.settings, self.secrets)
+        self._start_gateway()
+
+    # -- users --------------------------------------------------------------------------------
+    def create_user(self, email: str) -> User:
+        """A confirmed email user in auth.users, as a sign-up through Supabase Auth leaves it."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            row = conn.execute(
+                """
+                insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
+                                        raw_app_meta_data, raw_user_meta_data)
+                values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(),
+                        'authenticated', 'authenticated', %s, now(),
+                        '{"provider": "email", "providers": ["email"]}', '{}')
+                on conflict (email) do update set updated_at = now()
+                returning id
+                """,
+                (email,),
+            ).fetchone()
+        assert row is not None
+        return User(id=str(row[0]), email=email)
+
+    def delete_user(self, user: User) -> None:
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            conn.execute("delete from auth.users where id = %s", (user.id,))
+
+    def access_token(
+        self,
+        user: User,
+        *,
+        expires_in: int = 3600,
+        scope: str | None = None,
+        client_id: str | None = None,
+    ) -> str:
+        """Sign the user in: a session row and an access token with Supabase Auth's claims."""
+        session_id = str(uuid.uuid4())
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            conn.execute(
+                "insert into auth.sessions (id, user_id) values (%s, %s)", (session_id, user.id)
+            )
+        return user_access_token(
+            self.secrets.jwt_secret,
+            user_id=user.id,
+            email=user.email,
+            issuer=self.auth_issuer,
+            session_id=session_id,
+            expires_in=expires_in,
+            scope=scope,
+            client_id=client_id,
+        )
+
+    # -- database tooling -----------------------------------------------------------------------
+    def supabase_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the pinned Supabase CLI against this stack's database."""
+        if not SUPABASE_CLI.exists():
+            raise StackError(f"Supabase CLI missing at {SUPABASE_CLI}: run `npm ci` first")
+        result = subprocess.run(
+            [str(SUPABASE_CLI), *args, f"--remote={self.db_url}", "--yes",
+             f"--workdir={self.settings.supabase_dir.parent}"],
+            capture_output=True, text=True, check=False, timeout=600,
+        )
+        if check and result.returncode != 0:
+            raise StackError(f"supabase {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def _lay_platform(self) -> None:
+        postgres.psql(
+            self.settings, self.secrets, "-f", str(PLATFORM_SQL),
+            variables={"authenticator_password": self.secrets.authenticator_password},
+        )
+
+    def _migrate(self) -> None:
+        self._log("migrations: supabase migration up")
+        result = self.supabase_cli("migration", "up")
+        for line in (result.stderr + result.stdout).splitlines():
+            if line.startswith(("Applying", "Local database")):
+                self._log(line)
+
+    def _seed(self) -> None:
+        seed = self.settings.supabase_dir / "seed.sql"
+        if seed.exists():
+            self._log("seed: supabase/seed.sql")
+            postgres.psql(self.settings, self.secrets, "-f", str(seed))
+
+    def _gateway(self) -> Daemon:
+        s = self.settings
+        return Daemon(
+            name="gateway",
+            argv=[sys.executable, "-m", "local_stack.gateway", "--host", s.host,
+                  "--port", str(s.api_port), "--upstream", s.rest_url],
+            pid_file=s.run_dir / "gateway.pid",
+            log_file=s.log_dir / "gateway.log",
+            env={"KB_GATEWAY_API_KEYS": f"{self.anon_key},{self.service_role_key}",
+                 "PYTHONPATH": str(REPO_ROOT)},
+        )
+
+    def _start_gateway(self) -> None:
+        gateway = self._gateway()
+        if gateway.pid() is None and port_is_open(self.settings.host, self.settings.api_port):
+            raise StackError(
+                f"port {self.settings.api_port} is taken by another program; "
+                "set KB_STACK_API_PORT to a free port"
+            )
+        gateway.start()
+        wait_until(
+            lambda: port_is_open(self.settings.host, self.settings.api_port),
+            timeout=30, what="gateway", log=gateway.log_file,
+        )
+
+    @staticmethod
+    def _log(message: str) -> None:
+        print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
