@@ -46,25 +46,34 @@ def _print_status(stack: LocalStack, output: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kb-stack", description=DESCRIPTION, epilog=EXAMPLES,
+        prog="kb-stack",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("start", help="start the stack (idempotent), then print its status")
     commands.add_parser("stop", help="stop every part of the stack; data is kept")
     status = commands.add_parser("status", help="print URLs, keys and what is running")
-    status.add_argument("-o", "--output", choices=["pretty", "env", "json"], default="pretty",
-                        help="env: the variable names `supabase status -o env` prints")
+    status.add_argument(
+        "-o",
+        "--output",
+        choices=["pretty", "env", "json"],
+        default="pretty",
+        help="env: the variable names `supabase status -o env` prints",
+    )
     commands.add_parser("reset", help="recreate the database: platform, migrations, seed.sql")
     user = commands.add_parser(
-        "user", help="create a user (if new) and print an access token for them")
+        "user", help="create a user (if new) and print an access token for them"
+    )
     user.add_argument("email")
     user.add_argument("--expires-in", type=int, default=3600, metavar="SECONDS")
     user.add_argument("--scope", help="OAuth scope claim, e.g. 'knowledge:read'")
     user.add_argument("--client-id", help="OAuth client_id claim (an agent's identity)")
     user.add_argument("--json", action="store_true", help="print id, email and token as JSON")
     advisors = commands.add_parser(
-        "advisors", help="run `supabase db advisors --type all` against the stack")
+        "advisors", help="run `supabase db advisors --type all` against the stack"
+    )
     advisors.add_argument("--fail-on", choices=["none", "info", "warn", "error"], default="warn")
     return parser
 
@@ -90,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 account, expires_in=args.expires_in, scope=args.scope, client_id=args.client_id
             )
             if args.json:
-                print(json.dumps({"id": account.id, "email": account.email,
-                                  "access_token": token}))
+                print(json.dumps({"id": account.id, "email": account.email, "access_token": token}))
             else:
                 print(token)
         elif args.command == "advisors":

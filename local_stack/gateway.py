@@ -25,14 +25,24 @@ REST_PREFIX = "/rest/v1"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 # Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded; host is the upstream's.
 HOP_BY_HOP = {
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-    b"trailer", b"transfer-encoding", b"upgrade", b"host", b"content-length",
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"host",
+    b"content-length",
 }
 CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-headers",
-     b"authorization, apikey, content-type, prefer, range, accept-profile, content-profile, "
-     b"x-client-info, x-request-id"),
+    (
+        b"access-control-allow-headers",
+        b"authorization, apikey, content-type, prefer, range, accept-profile, content-profile, "
+        b"x-client-info, x-request-id",
+    ),
     (b"access-control-allow-methods", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
     (b"access-control-expose-headers", b"content-range, content-location, x-request-id"),
 ]
@@ -57,7 +67,7 @@ class Gateway:
         elif path == "/health":
             await _respond(send, 200, {"status": "ok"})
         elif path == REST_PREFIX or path.startswith(REST_PREFIX + "/"):
-            await self._proxy_rest(scope, receive, send, path[len(REST_PREFIX):] or "/")
+            await self._proxy_rest(scope, receive, send, path[len(REST_PREFIX) :] or "/")
         else:
             await _respond(send, 404, {"message": "no Route matched with those values"})
 
@@ -72,7 +82,9 @@ class Gateway:
                 return
 
     async def _proxy_rest(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        query = [(k, v) for k, v in parse_qsl(scope["query_string"].decode(), keep_blank_values=True)]
+        query = [
+            (k, v) for k, v in parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
+        ]
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
         key = next((v.decode() for k, v in headers if k.lower() == b"apikey"), None)
         key = key or next((v for k, v in query if k == "apikey"), None)
@@ -97,20 +109,22 @@ class Gateway:
 
         try:
             upstream = await self.client.request(
-                scope["method"], path + ("?" + urlencode(query) if query else ""),
-                headers=headers, content=bytes(body),
+                scope["method"],
+                path + ("?" + urlencode(query) if query else ""),
+                headers=headers,
+                content=bytes(body),
             )
         except httpx.TransportError:
             await _respond(send, 503, {"message": "PostgREST is unavailable"})
             return
-        response_headers = [
-            (k, v) for k, v in upstream.headers.raw if k.lower() not in HOP_BY_HOP
-        ]
-        await send({
-            "type": "http.response.start",
-            "status": upstream.status_code,
-            "headers": response_headers + CORS_HEADERS,
-        })
+        response_headers = [(k, v) for k, v in upstream.headers.raw if k.lower() not in HOP_BY_HOP]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": upstream.status_code,
+                "headers": response_headers + CORS_HEADERS,
+            }
+        )
         await send({"type": "http.response.body", "body": upstream.content})
 
 
@@ -132,7 +146,10 @@ def main() -> None:
     # Keys come from the environment, not argv, so they do not show in `ps`.
     keys = {k for k in os.environ.get("KB_GATEWAY_API_KEYS", "").split(",") if k}
     uvicorn.run(
-        Gateway(args.upstream, keys), host=args.host, port=args.port, log_level="warning",
+        Gateway(args.upstream, keys),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
         access_log=False,
     )
 

@@ -37,6 +37,10 @@ $$;
 alter role authenticator with login password :'authenticator_password';
 grant anon, authenticated, service_role to authenticator;
 
+-- As on Supabase, extension objects (the `vector` type, its operators) resolve without a schema
+-- prefix in a `postgres` session.
+alter role postgres set search_path = "$user", public, extensions;
+
 -- Supabase caps API roles' statements so one request cannot hold the database.
 alter role anon set statement_timeout = '3s';
 alter role authenticated set statement_timeout = '8s';

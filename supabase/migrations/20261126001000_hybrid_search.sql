@@ -76,10 +76,9 @@ begin
       c.id,
       row_number() over (order by ts_rank_cd(c.fts, keywords) desc, c.id)::integer as rank_ix
     from public.document_chunks c
-    join public.documents d on d.id = c.document_id
     where c.fts @@ keywords
-      and (filter is null or d.metadata @> filter)
-      and (filter_category is null or d.category = filter_category)
+      and (filter is null or c.metadata @> filter)
+      and (filter_category is null or c.category = filter_category)
       and (filter_workspace_id is null or c.workspace_id = filter_workspace_id)
       and (filter_embedding_model is null or c.embedding_model = filter_embedding_model)
     order by rank_ix
@@ -107,9 +106,9 @@ begin
     limit match_count
   )
   select
-    c.id, c.content, d.metadata,
+    c.id, c.content, c.metadata,
     1 - (c.embedding operator(extensions.<=>) query_embedding),
-    c.document_id, c.chunk_index, d.title, d.source, d.category, c.workspace_id,
+    c.document_id, c.chunk_index, d.title, d.source, c.category, c.workspace_id,
     c.embedding_model, f.keyword_rank, f.semantic_rank, f.score
   from fused f
   join public.document_chunks c on c.id = f.id
