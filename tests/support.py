@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import jwt
@@ -173,6 +174,14 @@ def rest_client(stack: LocalStack, token: str | None) -> httpx.Client:
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return httpx.Client(base_url=f"{stack.settings.api_url}/rest/v1", headers=headers, timeout=30)
+
+
+def rows_of(response: Any) -> list[dict[str, Any]]:
+    """The rows of a supabase-py response (typed as any JSON), checked to be a list of rows."""
+    data = response.data
+    assert isinstance(data, list)
+    assert all(isinstance(row, dict) for row in data)
+    return data
 
 
 def supabase_client(stack: LocalStack, token: str | None) -> Client:

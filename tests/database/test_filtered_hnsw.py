@@ -15,6 +15,7 @@ from tests.support import (
     copy_chunks,
     insert_document,
     make_user,
+    rows_of,
     supabase_client,
     vector_literal,
 )
@@ -75,10 +76,8 @@ def exact_top_k(db: psycopg.Connection, crowd: Crowd, k: int) -> list[int]:
 @pytest.mark.slow
 def test_one_percent_owner_gets_k_rows_with_good_recall(stack: LocalStack, crowd: Crowd) -> None:
     client = supabase_client(stack, stack.access_token(crowd.minority))
-    rows = (
-        client.rpc("match_documents", {"query_embedding": crowd.query, "match_count": K})
-        .execute()
-        .data
+    rows = rows_of(
+        client.rpc("match_documents", {"query_embedding": crowd.query, "match_count": K}).execute()
     )
     assert len(rows) == K
     assert {r["document_id"] for r in rows} == {crowd.minority_doc}

@@ -4,8 +4,9 @@ Searches go through supabase-py with real user tokens; the expected answers are 
 with numpy from the vectors the test itself inserted.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -16,6 +17,7 @@ from tests.support import (
     insert_chunk,
     insert_document,
     make_user,
+    rows_of,
     supabase_client,
     unit_vector,
     with_similarity,
@@ -108,20 +110,23 @@ def corpus(stack: LocalStack) -> Iterator[Corpus]:
         db.execute("delete from public.workspaces where id = %s", (workspace,))
 
 
-def brute_force(c: Corpus, k: int, keep: object = None, threshold: float = -1.0) -> list[int]:
+Keep = Callable[[int, str, str, str | None], bool]
+
+
+def brute_force(c: Corpus, k: int, keep: Keep | None = None, threshold: float = -1.0) -> list[int]:
     q = np.array(c.query)
     scored = [
         (float(vec @ q), chunk)
         for chunk, (vec, lang, category, ws) in c.visible.items()
-        if keep is None or keep(chunk, lang, category, ws)  # type: ignore[operator]
+        if keep is None or keep(chunk, lang, category, ws)
     ]
     scored = [s for s in scored if s[0] >= threshold]
     return [chunk for _, chunk in sorted(scored, key=lambda s: (-s[0], s[1]))[:k]]
 
 
-def rpc(stack: LocalStack, c: Corpus, name: str, **params: object) -> list[dict[str, object]]:
+def rpc(stack: LocalStack, c: Corpus, name: str, **params: object) -> list[dict[str, Any]]:
     client = supabase_client(stack, c.token)
-    return list(client.rpc(name, {"query_embedding": c.query, **params}).execute().data)
+    return rows_of(client.rpc(name, {"query_embedding": c.query, **params}).execute())
 
 
 def test_equals_exact_top_k_with_match_count(stack: LocalStack, corpus: Corpus) -> None:
@@ -132,20 +137,20 @@ def test_equals_exact_top_k_with_match_count(stack: LocalStack, corpus: Corpus) 
     for r in rows:
         assert r["similarity"] == pytest.approx(
             float(corpus.visible[int(r["id"])][0] @ q), abs=1e-5
-        )  # type: ignore[call-overload]
+        )
     sims = [r["similarity"] for r in rows]
-    assert sims == sorted(sims, reverse=True)  # type: ignore[type-var]
+    assert sims == sorted(sims, reverse=True)
 
 
 def test_langchain_python_call_shape(stack: LocalStack, corpus: Corpus) -> None:
     """LangChain's Python store sends only query_embedding and filter, then chains .limit(k)."""
     client = supabase_client(stack, corpus.token)
-    rows = (
+    response = (
         client.rpc("match_documents", {"query_embedding": corpus.query, "filter": {"lang": "en"}})
         .limit(4)
         .execute()
-        .data
     )
+    rows = rows_of(response)
     expected = brute_force(corpus, 4, lambda ch, lang, *_: lang == "en")
     assert [r["id"] for r in rows] == expected
     assert set(rows[0]) >= {"id", "content", "metadata", "similarity", "document_id"}
@@ -153,14 +158,14 @@ def test_langchain_python_call_shape(stack: LocalStack, corpus: Corpus) -> None:
 
 def test_postgrest_filters_apply_on_top(stack: LocalStack, corpus: Corpus) -> None:
     client = supabase_client(stack, corpus.token)
-    rows = (
+    response = (
         client.rpc("match_documents", {"query_embedding": corpus.query, "match_count": 50})
         .select("id,similarity,category")
         .eq("category", "faq")
         .limit(3)
         .execute()
-        .data
     )
+    rows = rows_of(response)
     assert len(rows) == 3
     assert all(r["category"] == "faq" for r in rows)
     assert set(rows[0]) == {"id", "similarity", "category"}
@@ -171,7 +176,7 @@ def test_threshold_keeps_only_similar_enough(stack: LocalStack, corpus: Corpus) 
     rows = rpc(stack, corpus, "match_documents", match_count=100, match_threshold=threshold)
     assert len(rows) < 100, "the threshold, not match_count, ends the list"
     assert rows, "the threshold is low enough that some rows pass it"
-    assert all(float(r["similarity"]) >= threshold for r in rows)  # type: ignore[arg-type]
+    assert all(float(r["similarity"]) >= threshold for r in rows)
     assert [r["id"] for r in rows] == brute_force(corpus, 100, threshold=threshold)
 
 
@@ -220,7 +225,7 @@ def test_hybrid_search_fuses_keyword_and_semantic(stack: LocalStack, corpus: Cor
     assert keyword_row["semantic_rank"] is None
     # The stranger's chunk matches both words and the vector exactly, yet is not visible.
     assert corpus.stranger_chunk not in ids
-    scores = [float(r["score"]) for r in rows]  # type: ignore[arg-type]
+    scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
     # Semantic ranks are match_documents' own order.
     semantic = [
@@ -228,7 +233,7 @@ def test_hybrid_search_fuses_keyword_and_semantic(stack: LocalStack, corpus: Cor
         for r in sorted(
             (r for r in rows if r["semantic_rank"] is not None), key=lambda r: r["semantic_rank"]
         )
-    ]  # type: ignore[arg-type,return-value]
+    ]
     assert semantic == [i for i in brute_force(corpus, 2 * K) if i in set(semantic)]
 
 

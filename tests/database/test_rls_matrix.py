@@ -16,7 +16,15 @@ import pytest
 from postgrest.exceptions import APIError
 
 from local_stack.stack import LocalStack
-from tests.support import World, forged_token, rest_client, supabase_client, unit_vector, world
+from tests.support import (
+    World,
+    forged_token,
+    rest_client,
+    rows_of,
+    supabase_client,
+    unit_vector,
+    world,
+)
 
 ACTORS = ["owner", "editor", "viewer", "stranger", "anon", "read_only_agent", "expired", "forged"]
 TABLES = ["documents", "document_chunks", "workspaces", "workspace_members"]
@@ -322,7 +330,7 @@ def _act_with_supabase(
     query = supabase_client(stack, token).table(table)
     try:
         if verb == "select":
-            return {target.name(w, row) for row in query.select("*").execute().data}
+            return {target.name(w, row) for row in rows_of(query.select("*").execute())}
         if verb == "insert":
             query.insert(target.insert(w), returning="minimal").execute()  # type: ignore[arg-type]
             return CREATED
@@ -330,7 +338,7 @@ def _act_with_supabase(
         builder = query.update(target.update) if verb == "update" else query.delete()
         for column, value in filters.items():
             builder = builder.eq(column, value)
-        return len(builder.execute().data)
+        return len(rows_of(builder.execute()))
     except APIError as error:
         return _refusal_from_supabase(error, actor)
 

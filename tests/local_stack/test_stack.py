@@ -1,0 +1,184 @@
+"""The stack's lifecycle on its own ports and data: restart, reuse, crash recovery, conflicts.
+
+These run a second stack beside the main one, so they never disturb the one other tests use.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import jwt
+import psycopg
+import pytest
+
+from local_stack import postgres, postgrest
+from local_stack.processes import StackError
+from local_stack.settings import REPO_ROOT, StackSettings
+from local_stack.stack import LocalStack
+from tests.support import supabase_client
+
+STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"}
+
+
+def _settings() -> StackSettings:
+    # Inside the repository (not /tmp/pytest-of-root, which is private to root): when tests run
+    # as root, Postgres runs as an unprivileged user that must reach its data directory.
+    return StackSettings(
+        state_dir=REPO_ROOT / ".stack" / "lifecycle-test",
+        api_port=55421,
+        db_port=55422,
+        rest_port=55423,
+        rest_admin_port=55424,
+    )
+
+
+@pytest.fixture(scope="module")
+def second() -> Iterator[LocalStack]:
+    settings = _settings()
+    stack = LocalStack(settings)
+    stack.stop()
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    stack = LocalStack(settings)
+    stack.start()
+    yield stack
+    stack.stop()
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+
+
+def _env(stack: LocalStack) -> dict[str, str]:
+    return {
+        **os.environ,
+        **{
+            f"KB_STACK_{k.upper()}": str(v)
+            for k, v in {
+                "state_dir": stack.settings.state_dir,
+                "api_port": stack.settings.api_port,
+                "db_port": stack.settings.db_port,
+                "rest_port": stack.settings.rest_port,
+                "rest_admin_port": stack.settings.rest_admin_port,
+            }.items()
+        },
+    }
+
+
+def _cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local_stack", *args],
+        env=_env(stack),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def _write_note(stack: LocalStack, text: str) -> None:
+    with psycopg.connect(stack.db_url, autocommit=True) as db:
+        db.execute("create table if not exists public.restart_probe (note text)")
+        db.execute("alter table public.restart_probe enable row level security")
+        db.execute("insert into public.restart_probe values (%s)", (text,))
+
+
+def _notes(stack: LocalStack) -> list[str]:
+    with psycopg.connect(stack.db_url, autocommit=True) as db:
+        return [r[0] for r in db.execute("select note from public.restart_probe").fetchall()]
+
+
+def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
+    result = _cli(second, "status", "-o", "env")
+    assert result.returncode == 0, result.stderr
+    printed = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert set(printed) >= STATUS_NAMES
+    assert printed["API_URL"] == "http://127.0.0.1:55421"
+    assert printed["DB_URL"].endswith("@127.0.0.1:55422/postgres")
+    claims = jwt.decode(printed["ANON_KEY"], printed["JWT_SECRET"], algorithms=["HS256"])
+    assert claims["role"] == "anon"
+
+
+def test_user_command_mints_supabase_auth_claims(second: LocalStack) -> None:
+    result = _cli(
+        second,
+        "user",
+        "someone@example.com",
+        "--scope",
+        "knowledge:read",
+        "--client-id",
+        "agent-1",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    claims = jwt.decode(
+        printed["access_token"],
+        second.secrets.jwt_secret,
+        algorithms=["HS256"],
+        audience="authenticated",
+    )
+    assert claims["sub"] == printed["id"]
+    assert claims["role"] == "authenticated"
+    assert claims["email"] == "someone@example.com"
+    assert claims["scope"] == "knowledge:read"
+    assert claims["client_id"] == "agent-1"
+    assert {
+        "iss",
+        "exp",
+        "iat",
+        "aud",
+        "session_id",
+        "is_anonymous",
+        "app_metadata",
+        "user_metadata",
+        "aal",
+        "amr",
+    } <= set(claims)
+    # supabase-py works against the gateway with it.
+    client = supabase_client(second, printed["access_token"])
+    assert client.table("documents").select("id").execute().data == []
+
+
+def test_data_survives_restart_and_second_start_reuses_processes(second: LocalStack) -> None:
+    _write_note(second, "before restart")
+    pids = (second._gateway().pid(), postgrest.daemon(second.settings).pid())
+    second.start()  # already running: nothing restarts
+    assert (second._gateway().pid(), postgrest.daemon(second.settings).pid()) == pids
+    second.stop()
+    assert second.running() == {"postgres": False, "postgrest": False, "gateway": False}
+    second.start()
+    assert all(second.running().values())
+    assert "before restart" in _notes(second)
+
+
+def test_start_after_a_crash(second: LocalStack) -> None:
+    """Kill every process hard; the next start must not be blocked by what they left."""
+    _write_note(second, "before crash")
+    for pid in (second._gateway().pid(), postgrest.daemon(second.settings).pid()):
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+    postmaster = int((second.settings.pgdata / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while postgres.is_running(second.settings) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (second.settings.pgdata / "postmaster.pid").exists(), "a stale lock file is left"
+    second.start()
+    assert all(second.running().values())
+    assert "before crash" in _notes(second)
+
+
+def test_a_taken_port_gives_a_clear_error(second: LocalStack) -> None:
+    second.stop()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", second.settings.api_port))
+        squatter.listen()
+        with pytest.raises(StackError, match=r"port 55421 is taken.*KB_STACK_API_PORT"):
+            second.start()
+    second.start()
+    assert all(second.running().values())
