@@ -202,6 +202,8 @@ class LocalStack:
         for line in (result.stderr + result.stdout).splitlines():
             if line.startswith(("Applying", "Local database")):
                 self._log(line)
+        # A running PostgREST must see new tables and functions (Supabase's CLI does the same).
+        postgres.psql(self.settings, self.secrets, "-c", "notify pgrst, 'reload schema'")
 
     def _seed(self) -> None:
         seed = self.settings.supabase_dir / "seed.sql"

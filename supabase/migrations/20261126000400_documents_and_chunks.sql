@@ -21,7 +21,7 @@ create table public.documents (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- The same text ingested twice into the same place is the same document.
-  unique nulls not distinct (owner_id, workspace_id, content_hash)
+  constraint documents_same_content_once unique nulls not distinct (owner_id, workspace_id, content_hash)
 );
 comment on table public.documents is 'A unit of knowledge, owned by a user and optionally shared with a workspace.';
 
