@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--scope", help="OAuth scope claim, e.g. 'knowledge:read'")
     user.add_argument("--client-id", help="OAuth client_id claim (an agent's identity)")
     user.add_argument("--json", action="store_true", help="print id, email and token as JSON")
+    user.add_argument(
+        "--alg",
+        choices=["HS256", "ES256"],
+        default="HS256",
+        help="HS256: the project secret; ES256: the asymmetric key published as JWKS",
+    )
     advisors = commands.add_parser(
         "advisors", help="run `supabase db advisors --type all` against the stack"
     )
@@ -96,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "user":
             account = stack.create_user(args.email)
             token = stack.access_token(
-                account, expires_in=args.expires_in, scope=args.scope, client_id=args.client_id
+                account,
+                expires_in=args.expires_in,
+                scope=args.scope,
+                client_id=args.client_id,
+                algorithm=args.alg,
             )
             if args.json:
                 print(json.dumps({"id": account.id, "email": account.email, "access_token": token}))

@@ -48,9 +48,13 @@ CORS_HEADERS = [
 ]
 
 
+JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+
+
 class Gateway:
-    def __init__(self, upstream: str, api_keys: set[str]) -> None:
+    def __init__(self, upstream: str, api_keys: set[str], jwks: bytes = b'{"keys": []}') -> None:
         self.api_keys = api_keys
+        self.jwks = jwks
         self.client = httpx.AsyncClient(
             base_url=upstream,
             timeout=httpx.Timeout(60.0, connect=2.0),
@@ -66,6 +70,9 @@ class Gateway:
             await _respond(send, 204, b"")
         elif path == "/health":
             await _respond(send, 200, {"status": "ok"})
+        elif path == JWKS_PATH:
+            # Public, as on Supabase: the keys that verify user access tokens.
+            await _respond(send, 200, self.jwks)
         elif path == REST_PREFIX or path.startswith(REST_PREFIX + "/"):
             await self._proxy_rest(scope, receive, send, path[len(REST_PREFIX) :] or "/")
         else:
@@ -129,6 +136,7 @@ class Gateway:
 
 
 async def _respond(send: Send, status: int, body: dict[str, str] | bytes) -> None:
+    """Answer from the gateway itself (JSON; bytes are sent as given)."""
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = list(CORS_HEADERS)
     if payload:
@@ -145,8 +153,9 @@ def main() -> None:
     args = parser.parse_args()
     # Keys come from the environment, not argv, so they do not show in `ps`.
     keys = {k for k in os.environ.get("KB_GATEWAY_API_KEYS", "").split(",") if k}
+    jwks = os.environ.get("KB_GATEWAY_JWKS", '{"keys": []}').encode()
     uvicorn.run(
-        Gateway(args.upstream, keys),
+        Gateway(args.upstream, keys, jwks),
         host=args.host,
         port=args.port,
         log_level="warning",

@@ -25,7 +25,8 @@ def _config(settings: StackSettings, secrets: StackSecrets) -> str:
         "db-max-rows": 1000,
         "db-pool": 20,
         "db-channel-enabled": True,
-        "jwt-secret": secrets.jwt_secret,
+        # A JWKS, so tokens signed with the HS256 secret and with the ES256 key both verify.
+        "jwt-secret": json.dumps(secrets.postgrest_jwks()),
         "openapi-mode": "follow-privileges",
         "server-host": settings.host,
         "server-port": settings.rest_port,

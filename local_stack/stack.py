@@ -1,5 +1,6 @@
 """The stack as one object: start, stop, status, reset, users and their tokens."""
 
+import json
 import subprocess
 import sys
 import uuid
@@ -61,6 +62,7 @@ class LocalStack:
             "SERVICE_ROLE_KEY": self.service_role_key,
             # Not in `supabase status`: PostgREST without the gateway, for benchmarks and debugging.
             "POSTGREST_URL": s.rest_url,
+            "JWKS_URL": f"{s.api_url}/auth/v1/.well-known/jwks.json",
         }
 
     def running(self) -> dict[str, bool]:
@@ -143,15 +145,22 @@ class LocalStack:
         expires_in: int = 3600,
         scope: str | None = None,
         client_id: str | None = None,
+        algorithm: str = "HS256",
     ) -> str:
-        """Sign the user in: a session row and an access token with Supabase Auth's claims."""
+        """Sign the user in: a session row and an access token with Supabase Auth's claims.
+
+        HS256 uses the project's JWT secret; ES256 the asymmetric key published as JWKS.
+        """
         session_id = str(uuid.uuid4())
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             conn.execute(
                 "insert into auth.sessions (id, user_id) values (%s, %s)", (session_id, user.id)
             )
+        asymmetric = algorithm == "ES256"
         return user_access_token(
-            self.secrets.jwt_secret,
+            self.secrets.signing_key_pem if asymmetric else self.secrets.jwt_secret,
+            algorithm=algorithm,
+            key_id=self.secrets.signing_key_id if asymmetric else None,
             user_id=user.id,
             email=user.email,
             issuer=self.auth_issuer,
@@ -230,6 +239,7 @@ class LocalStack:
             log_file=s.log_dir / "gateway.log",
             env={
                 "KB_GATEWAY_API_KEYS": f"{self.anon_key},{self.service_role_key}",
+                "KB_GATEWAY_JWKS": json.dumps(self.secrets.jwks()),
                 "PYTHONPATH": str(REPO_ROOT),
             },
         )

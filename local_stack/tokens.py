@@ -25,6 +25,8 @@ def api_key(secret: str, role: str, issuer: str = "supabase-demo") -> str:
 def user_access_token(
     secret: str,
     *,
+    algorithm: str = "HS256",
+    key_id: str | None = None,
     user_id: str,
     email: str,
     issuer: str,
@@ -35,6 +37,8 @@ def user_access_token(
     extra_claims: dict[str, Any] | None = None,
 ) -> str:
     """An access token for a signed-in user, as GoTrue would issue it.
+
+    `secret` is the HS256 secret, or for ES256 the PEM private key (with `key_id` for the header).
 
     `scope` and `client_id` are what Supabase Auth's OAuth server adds for third-party clients
     (agents); first-party session tokens carry neither.
@@ -61,4 +65,5 @@ def user_access_token(
     if client_id is not None:
         claims["client_id"] = client_id
     claims.update(extra_claims or {})
-    return jwt.encode(claims, secret, "HS256")
+    headers = {"kid": key_id} if key_id else None
+    return jwt.encode(claims, secret, algorithm, headers=headers)
