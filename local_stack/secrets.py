@@ -4,7 +4,7 @@ import json
 import os
 import secrets
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 

@@ -1,0 +1,103 @@
+"""Every failure as a precise JSON answer: never a 500 with internals, never a stack trace."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.logs import request_id_var
+from knowledge_core.errors import InvalidToken, KnowledgeBaseError, RateLimited, Unavailable
+
+log = logging.getLogger("api.errors")
+security_log = logging.getLogger("api.security")
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "request_id": request_id_var.get(),
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+    }
+
+
+def _headers(error: KnowledgeBaseError) -> dict[str, str]:
+    if isinstance(error, InvalidToken):
+        description = error.message.replace('"', "'")
+        return {
+            "WWW-Authenticate": f'Bearer realm="knowledge-base", error="invalid_token", '
+            f'error_description="{description}"'
+        }
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, Unavailable):
+        return {"Retry-After": "5"}
+    return {}
+
+
+async def knowledge_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, KnowledgeBaseError)
+    if isinstance(error, InvalidToken):
+        # A security event: who tried (address), where, and why; never the token itself.
+        security_log.warning(
+            "authentication refused",
+            extra={
+                "event": "auth_failure",
+                "reason": error.message,
+                "path": request.url.path,
+                "client": request.client.host if request.client else None,
+            },
+        )
+    elif isinstance(error, Unavailable):
+        log.warning(
+            "dependency unavailable", extra={"service": error.service, "reason": error.message}
+        )
+    upstream = None
+    if error.upstream:
+        upstream = {k: error.upstream.get(k) for k in ("code", "message", "details", "hint")}
+    return JSONResponse(
+        status_code=error.status,
+        content=error_body(
+            error.code,
+            error.message,
+            field=error.field,
+            upstream=upstream,
+            service=getattr(error, "service", None),
+        ),
+        headers=_headers(error),
+    )
+
+
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        for item in error.errors()
+    ]
+    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+    return JSONResponse(
+        status_code=422,
+        content=error_body(
+            "invalid_input",
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
+            problems=problems,
+        ),
+    )
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=error)
+    return JSONResponse(
+        status_code=500, content=error_body("internal_error", "an internal error occurred")
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(KnowledgeBaseError, knowledge_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,23 @@
+"""/v1/search: find the passages that answer a question."""
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import CallerKB
+from knowledge_core.models import SearchHit, SearchQuery
+
+router = APIRouter(prefix="/v1/search", tags=["search"])
+
+
+class SearchResults(BaseModel):
+    mode: str
+    embedding_model: str
+    results: list[SearchHit]
+
+
+@router.post("", response_model=SearchResults, summary="Search the knowledge base")
+async def search(query: SearchQuery, kb: CallerKB) -> SearchResults:
+    """Semantic (vector) or hybrid (vector + full text) search over what you may read. Each
+    result carries document and chunk ids, scores and metadata for citations."""
+    hits = await kb.search(query)
+    return SearchResults(mode=query.mode, embedding_model=kb.knowledge.embedder.model, results=hits)

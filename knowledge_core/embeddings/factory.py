@@ -1,0 +1,23 @@
+"""The embedder the settings ask for."""
+
+from knowledge_core.embeddings.base import Embedder
+from knowledge_core.embeddings.local import LocalEmbedder
+from knowledge_core.embeddings.remote import EdgeFunctionEmbedder, OpenAICompatibleEmbedder
+from knowledge_core.settings import Settings
+
+
+def create_embedder(settings: Settings) -> Embedder:
+    timeout = settings.embedding_timeout_seconds
+    if settings.embedding_provider == "openai":
+        assert settings.openai_api_key is not None  # checked by Settings
+        return OpenAICompatibleEmbedder(
+            str(settings.openai_base_url),
+            settings.embedding_model or "text-embedding-3-small",
+            settings.openai_api_key.get_secret_value(),
+            timeout=timeout,
+        )
+    if settings.embedding_provider == "edge-function":
+        return EdgeFunctionEmbedder(
+            settings.embed_url, settings.supabase_anon_key.get_secret_value(), timeout=timeout
+        )
+    return LocalEmbedder(timeout=timeout)

@@ -1,0 +1,239 @@
+"""What the edge does for a caller: ingest, search, read, change and delete documents.
+
+Each operation is text handling (chunking, embedding) plus calls to PostgREST with the caller's
+token. Access rules are not repeated here: RLS answers, and its refusals come back as errors.
+"""
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from knowledge_core.chunking import chunk_text
+from knowledge_core.embeddings import Embedder, QueryEmbeddingCache, embed_in_batches
+from knowledge_core.errors import Conflict, NotFound
+from knowledge_core.models import DocumentChanges, IngestResult, NewDocument, SearchHit, SearchQuery
+from knowledge_core.rest import CallerRest, RestPool
+from knowledge_core.settings import Settings
+from knowledge_core.tokens import Caller
+
+Progress = Callable[[int, int], Awaitable[None]]
+
+DOCUMENT_COLUMNS = (
+    "id,owner_id,workspace_id,title,source,category,metadata,content_hash,embedding_model,"
+    "created_at,updated_at"
+)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Knowledge:
+    """Process-wide parts (connection pool, embedder, query cache), shared by all callers."""
+
+    def __init__(self, settings: Settings, rest: RestPool, embedder: Embedder) -> None:
+        self.settings = settings
+        self.rest = rest
+        self.embedder = embedder
+        self.query_cache = QueryEmbeddingCache(embedder, settings.embedding_cache_size)
+
+    def for_caller(self, caller: Caller, request_id: str | None = None) -> "CallerKnowledge":
+        return CallerKnowledge(self, self.rest.bind(caller, request_id))
+
+    async def aclose(self) -> None:
+        await self.rest.aclose()
+        await self.embedder.aclose()
+
+
+class CallerKnowledge:
+    def __init__(self, knowledge: Knowledge, rest: CallerRest) -> None:
+        self.knowledge = knowledge
+        self.settings = knowledge.settings
+        self.rest = rest
+        self.token = rest.caller.token
+
+    def chunk(self, text: str) -> list[str]:
+        s = self.settings
+        return chunk_text(
+            text, size=s.chunk_size, overlap=s.chunk_overlap, max_chars=s.max_document_chars
+        )
+
+    async def add_document(
+        self,
+        document: NewDocument,
+        *,
+        on_progress: Progress | None = None,
+        chunks: list[str] | None = None,
+    ) -> IngestResult:
+        """Chunk, embed in batches, then store document and chunks in one transaction."""
+        passages = chunks if chunks is not None else self.chunk(document.content)
+        embedder = self.knowledge.embedder
+        vectors = await embed_in_batches(
+            embedder,
+            passages,
+            batch_size=self.settings.embedding_batch_size,
+            token=self.token,
+            on_progress=on_progress,
+        )
+        rows = await self.rest.rpc(
+            "ingest_document",
+            {
+                "title": document.title,
+                "content_hash": content_hash(document.content),
+                "embedding_model": embedder.model,
+                "source": document.source,
+                "category": document.category,
+                "metadata": document.metadata,
+                "workspace_id": str(document.workspace_id) if document.workspace_id else None,
+                "chunks": [
+                    {"content": p, "embedding": v} for p, v in zip(passages, vectors, strict=True)
+                ],
+            },
+        )
+        row = rows[0]
+        return IngestResult(
+            document_id=row["document_id"],
+            created=row["created"],
+            chunk_count=row["chunk_count"],
+            embedding_model=embedder.model,
+        )
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        vector = await self.knowledge.query_cache.embed_query(query.query, token=self.token)
+        common: dict[str, Any] = {
+            "query_embedding": vector,
+            "match_count": query.k,
+            "filter": query.metadata,
+            "filter_category": query.category,
+            "filter_workspace_id": str(query.workspace_id) if query.workspace_id else None,
+            # Never compare vectors of different models.
+            "filter_embedding_model": self.knowledge.embedder.model,
+        }
+        if query.mode == "hybrid":
+            rows = await self.rest.rpc("hybrid_search", {"query_text": query.query, **common})
+            if query.threshold is not None:
+                rows = [r for r in rows if r["similarity"] >= query.threshold]
+            return [_hit(r, score=r["score"]) for r in rows]
+        rows = await self.rest.rpc(
+            "match_documents", {**common, "match_threshold": query.threshold}
+        )
+        return [_hit(r, score=r["similarity"]) for r in rows]
+
+    async def get_document(self, document_id: UUID) -> dict[str, Any]:
+        rows, _ = await self.rest.select(
+            "documents", {"id": f"eq.{document_id}", "select": DOCUMENT_COLUMNS}
+        )
+        if not rows:
+            raise NotFound(f"document {document_id} does not exist or is not yours to see")
+        chunks, _ = await self.rest.select(
+            "document_chunks",
+            {
+                "document_id": f"eq.{document_id}",
+                "select": "id,chunk_index,content",
+                "order": "chunk_index",
+            },
+        )
+        return {**rows[0], "chunks": chunks}
+
+    async def list_documents(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        category: str | None = None,
+        workspace_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        params = {
+            "select": DOCUMENT_COLUMNS,
+            "order": "created_at.desc,id",
+            "limit": str(limit),
+            "offset": str(offset),
+        }
+        if category is not None:
+            params["category"] = f"eq.{category}"
+        if workspace_id is not None:
+            params["workspace_id"] = f"eq.{workspace_id}"
+        if metadata:
+            params["metadata"] = f"cs.{json.dumps(metadata)}"
+        return await self.rest.select("documents", params, count=True)
+
+    async def update_document(self, document_id: UUID, changes: DocumentChanges) -> dict[str, Any]:
+        current = await self.get_document(document_id)
+        fields = changes.model_dump(exclude_unset=True, exclude={"content"}, mode="json")
+        if changes.content is not None:
+            await self._replace_content(current, changes.content)
+        if fields:
+            updated = await self.rest.update("documents", {"id": f"eq.{document_id}"}, fields)
+            if not updated:
+                raise NotFound(f"document {document_id} does not exist or is not yours to edit")
+        return await self.get_document(document_id)
+
+    async def _replace_content(self, current: dict[str, Any], text: str) -> None:
+        model = self.knowledge.embedder.model
+        if current["embedding_model"] != model:
+            raise Conflict(
+                f"the document was embedded with {current['embedding_model']}, this edge uses "
+                f"{model}; add it again instead",
+                field="content",
+            )
+        passages = self.chunk(text)
+        stored = {chunk["content"] for chunk in current["chunks"]}
+        fresh = [p for p in dict.fromkeys(passages) if p not in stored]
+        vectors = dict(
+            zip(
+                fresh,
+                await embed_in_batches(
+                    self.knowledge.embedder,
+                    fresh,
+                    batch_size=self.settings.embedding_batch_size,
+                    token=self.token,
+                ),
+                strict=True,
+            )
+        )
+        await self.rest.rpc(
+            "replace_document_chunks",
+            {
+                "document_id": current["id"],
+                "content_hash": content_hash(text),
+                "chunks": [{"content": p, "embedding": vectors.get(p)} for p in passages],
+            },
+        )
+
+    async def delete_document(self, document_id: UUID) -> None:
+        deleted = await self.rest.delete("documents", {"id": f"eq.{document_id}"})
+        if not deleted:
+            raise NotFound(f"document {document_id} does not exist or is not yours to delete")
+
+    # -- background ingest jobs (rows in ingest_jobs, visible to their owner only) ----------
+    async def create_job(self, title: str, chunks_total: int) -> dict[str, Any]:
+        return await self.rest.insert("ingest_jobs", {"title": title, "chunks_total": chunks_total})
+
+    async def update_job(self, job_id: UUID | str, **values: Any) -> None:
+        await self.rest.update("ingest_jobs", {"id": f"eq.{job_id}"}, values)
+
+    async def get_job(self, job_id: UUID) -> dict[str, Any]:
+        rows, _ = await self.rest.select("ingest_jobs", {"id": f"eq.{job_id}"})
+        if not rows:
+            raise NotFound(f"ingest job {job_id} does not exist or is not yours to see")
+        return rows[0]
+
+
+def _hit(row: dict[str, Any], *, score: float) -> SearchHit:
+    return SearchHit(
+        chunk_id=row["id"],
+        document_id=row["document_id"],
+        chunk_index=row["chunk_index"],
+        title=row["title"],
+        source=row["source"],
+        category=row["category"],
+        workspace_id=row["workspace_id"],
+        content=row["content"],
+        metadata=row["metadata"],
+        similarity=row["similarity"],
+        score=score,
+        embedding_model=row["embedding_model"],
+    )

@@ -1,0 +1,98 @@
+"""The edge's settings: one class, from the environment (and `.env`), with Supabase's names."""
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbeddingProvider = Literal["local", "openai", "edge-function"]
+
+
+class Settings(BaseSettings):
+    """Read once at start-up; a missing or unsafe value stops the process with a clear message."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    supabase_url: AnyHttpUrl = Field(description="The project URL (API_URL of the local stack).")
+    supabase_anon_key: SecretStr = Field(description="The project's anon (publishable) key.")
+    supabase_jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret (JWT_SECRET), if the project signs with one."
+    )
+    supabase_jwks_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="JWKS for asymmetric keys; default SUPABASE_URL/auth/v1/.well-known/jwks.json",
+    )
+    supabase_jwt_audience: str = "authenticated"
+    supabase_jwt_issuer: str | None = Field(
+        default=None, description="If set, tokens must carry exactly this `iss`."
+    )
+
+    environment: Literal["development", "production"] = "development"
+    docs_enabled: bool | None = Field(
+        default=None, description="OpenAPI docs at /docs; default on except in production."
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+
+    embedding_provider: EmbeddingProvider = "local"
+    embedding_model: str | None = Field(
+        default=None,
+        description="Default per provider: all-MiniLM-L6-v2, text-embedding-3-small, gte-small.",
+    )
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_timeout_seconds: float = Field(default=30.0, gt=0)
+    embedding_cache_size: int = Field(default=1024, ge=0)
+    openai_base_url: AnyHttpUrl = Field(default=AnyHttpUrl("https://api.openai.com/v1"))
+    openai_api_key: SecretStr | None = None
+    embed_function_url: AnyHttpUrl | None = Field(
+        default=None, description="Edge Function URL; default SUPABASE_URL/functions/v1/embed"
+    )
+
+    chunk_size: int = Field(default=1000, ge=100, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(default=150, ge=0, le=2000)
+    max_document_chars: int = Field(default=2_000_000, ge=1000)
+    background_threshold_chars: int = Field(
+        default=50_000, ge=0, description="Larger documents are ingested in the background."
+    )
+    postgrest_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_SIZE")
+        secret = self.supabase_jwt_secret.get_secret_value() if self.supabase_jwt_secret else ""
+        if secret and len(secret) < 32:
+            raise ValueError("SUPABASE_JWT_SECRET must be at least 32 characters")
+        if self.environment == "production":
+            if self.supabase_url.scheme != "https":
+                raise ValueError("SUPABASE_URL must use https in production")
+            if "*" in self.cors_origins:
+                raise ValueError("CORS_ORIGINS may not be '*' in production")
+        if self.embedding_provider == "openai" and self.openai_api_key is None:
+            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        return self
+
+    @cached_property
+    def rest_url(self) -> str:
+        return str(self.supabase_url).rstrip("/") + "/rest/v1"
+
+    @cached_property
+    def jwks_url(self) -> str:
+        if self.supabase_jwks_url is not None:
+            return str(self.supabase_jwks_url)
+        return str(self.supabase_url).rstrip("/") + "/auth/v1/.well-known/jwks.json"
+
+    @cached_property
+    def embed_url(self) -> str:
+        if self.embed_function_url is not None:
+            return str(self.embed_function_url)
+        return str(self.supabase_url).rstrip("/") + "/functions/v1/embed"
+
+    @property
+    def show_docs(self) -> bool:
+        return (
+            self.docs_enabled
+            if self.docs_enabled is not None
+            else (self.environment != "production")
+        )
