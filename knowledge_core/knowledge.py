@@ -12,7 +12,7 @@ from uuid import UUID
 
 from knowledge_core.chunking import chunk_text
 from knowledge_core.embeddings import Embedder, QueryEmbeddingCache, embed_in_batches
-from knowledge_core.errors import Conflict, NotFound
+from knowledge_core.errors import Conflict, Forbidden, NotFound
 from knowledge_core.models import DocumentChanges, IngestResult, NewDocument, SearchHit, SearchQuery
 from knowledge_core.rest import CallerRest, RestPool
 from knowledge_core.settings import Settings
@@ -168,7 +168,8 @@ class CallerKnowledge:
         if fields:
             updated = await self.rest.update("documents", {"id": f"eq.{document_id}"}, fields)
             if not updated:
-                raise NotFound(f"document {document_id} does not exist or is not yours to edit")
+                # Visible (we just read it) yet RLS let no row change: read-only for this caller.
+                raise Forbidden(f"you may read document {document_id} but not change it")
         return await self.get_document(document_id)
 
     async def _replace_content(self, current: dict[str, Any], text: str) -> None:
@@ -206,7 +207,8 @@ class CallerKnowledge:
     async def delete_document(self, document_id: UUID) -> None:
         deleted = await self.rest.delete("documents", {"id": f"eq.{document_id}"})
         if not deleted:
-            raise NotFound(f"document {document_id} does not exist or is not yours to delete")
+            await self.get_document(document_id)  # NotFound if the caller cannot even see it
+            raise Forbidden(f"you may read document {document_id} but not delete it")
 
     # -- background ingest jobs (rows in ingest_jobs, visible to their owner only) ----------
     async def create_job(self, title: str, chunks_total: int) -> dict[str, Any]:

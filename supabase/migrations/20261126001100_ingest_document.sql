@@ -78,8 +78,8 @@ grant execute on function public.ingest_document to authenticated, service_role;
 -- =============================================================================================
 -- Each item is {"content": ..., "embedding": [...] or null}. A null embedding means "this text is
 -- unchanged": the vector already stored for the same text in this document is kept, so the edge
--- embeds only new passages. All chunks are swapped in one statement, so readers see the old text
--- or the new, never a mix. Runs as the caller; editing rights come from the RLS policies.
+-- embeds only new passages. All chunks are swapped in one transaction, so readers see the old
+-- text or the new, never a mix. Runs as the caller; editing rights come from the RLS policies.
 create function public.replace_document_chunks(
   document_id uuid,
   content_hash text,
@@ -95,6 +95,7 @@ declare
   missing integer;
   inserted integer;
   kept integer;
+  previous jsonb;
 begin
   if chunks is null or jsonb_typeof(chunks) <> 'array' or jsonb_array_length(chunks) = 0 then
     raise exception 'chunks must be a non-empty JSON array of {"content", "embedding"}'
@@ -106,8 +107,9 @@ begin
      set content_hash = replace_document_chunks.content_hash
    where d.id = document_id;
   if not found then
+    -- 42501 (insufficient_privilege): PostgREST answers 403, as for any other RLS refusal.
     raise exception 'document % does not exist or you may not edit it', document_id
-      using errcode = 'P0002';
+      using errcode = '42501';
   end if;
 
   select count(*) into missing
@@ -120,18 +122,20 @@ begin
       using errcode = '22023';
   end if;
 
-  with previous as (
-    delete from public.document_chunks c
-    where c.document_id = document_id
-    returning c.content, c.embedding
-  )
+  -- Keep the stored vectors by text before the old chunks go.
+  select coalesce(jsonb_object_agg(c.content, c.embedding::text), '{}')
+    into previous
+  from public.document_chunks c
+  where c.document_id = document_id;
+
+  delete from public.document_chunks c where c.document_id = document_id;
+
   insert into public.document_chunks (document_id, chunk_index, content, embedding)
   select document_id, (item.ordinality - 1)::integer, item.value ->> 'content',
          case jsonb_typeof(item.value -> 'embedding')
-           when 'array' then (item.value -> 'embedding')::text::extensions.vector
-           else (select p.embedding from previous p
-                 where p.content = item.value ->> 'content' limit 1)
-         end
+           when 'array' then (item.value -> 'embedding')::text
+           else previous ->> (item.value ->> 'content')
+         end::extensions.vector
   from jsonb_array_elements(chunks) with ordinality as item;
   get diagnostics inserted = row_count;
 

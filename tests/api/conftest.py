@@ -1,0 +1,57 @@
+"""The API in-process (real lifespan, real local model), against the running stack."""
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from knowledge_core.settings import Settings
+from local_stack.stack import LocalStack
+
+
+def edge_settings(stack: LocalStack, **overrides: Any) -> Settings:
+    """The edge's settings for the local stack, as `kb-stack status -o env` would give them."""
+    values: dict[str, Any] = {
+        "supabase_url": stack.settings.api_url,
+        "supabase_anon_key": stack.anon_key,
+        "supabase_jwt_secret": stack.secrets.jwt_secret,
+        "log_level": "WARNING",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    @property
+    def model(self) -> str:
+        return str(self.inner.model)
+
+    async def embed(self, texts: Sequence[str], *, token: str | None = None) -> list[list[float]]:
+        self.texts.extend(texts)
+        result: list[list[float]] = await self.inner.embed(texts, token=token)
+        return result
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture(scope="session")
+def api(stack: LocalStack) -> Iterator[TestClient]:
+    app = create_app(edge_settings(stack, background_threshold_chars=5000))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        knowledge = app.state.knowledge
+        knowledge.embedder = CountingEmbedder(knowledge.embedder)
+        knowledge.query_cache.embedder = knowledge.embedder
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
