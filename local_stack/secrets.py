@@ -59,6 +59,7 @@ class StackSecrets:
     def public_jwk(self) -> dict[str, Any]:
         """The public half of the signing key, as a JWKS entry."""
         private = serialization.load_pem_private_key(self.signing_key_pem.encode(), None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
         jwk: dict[str, Any] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
         return {
             **jwk,

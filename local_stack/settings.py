@@ -26,6 +26,7 @@ class StackSettings(BaseSettings):
     db_port: int = Field(default=54322, ge=1, le=65535, description="Postgres.")
     rest_port: int = Field(default=54323, ge=1, le=65535, description="PostgREST, direct.")
     rest_admin_port: int = Field(default=54324, ge=1, le=65535, description="PostgREST health.")
+    edge_api_port: int = Field(default=54330, ge=1, le=65535, description="This project's API.")
     supabase_dir: Path = Field(
         default=REPO_ROOT / "supabase",
         description="Folder holding migrations/ and seed.sql.",
@@ -50,6 +51,10 @@ class StackSettings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def edge_api_url(self) -> str:
+        return f"http://{self.host}:{self.edge_api_port}"
 
     @property
     def rest_url(self) -> str:

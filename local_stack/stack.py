@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
@@ -63,6 +65,8 @@ class LocalStack:
             # Not in `supabase status`: PostgREST without the gateway, for benchmarks and debugging.
             "POSTGREST_URL": s.rest_url,
             "JWKS_URL": f"{s.api_url}/auth/v1/.well-known/jwks.json",
+            # This project's edge, started with the stack.
+            "KB_API_URL": s.edge_api_url,
         }
 
     def running(self) -> dict[str, bool]:
@@ -71,11 +75,13 @@ class LocalStack:
             "postgrest": postgrest.is_ready(self.settings),
             "gateway": self._gateway().pid() is not None
             and port_is_open(self.settings.host, self.settings.api_port),
+            "api": self._edge_api().pid() is not None
+            and _http_ok(f"{self.settings.edge_api_url}/health/live"),
         }
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start every part; reuse data and processes that are already there."""
+    def start(self, *, edge: bool = True) -> None:
+        """Start every part (the edge too, unless `edge` is false); reuse what is running."""
         self._log("postgres: starting")
         fresh = postgres.initialize(self.settings, self.secrets)
         postgres.start(self.settings)
@@ -87,9 +93,13 @@ class LocalStack:
         postgrest.start(self.settings, self.secrets)
         self._log("gateway: starting")
         self._start_gateway()
+        if edge:
+            self._log("api: starting (loads the embedding model)")
+            self._start_edge_api()
         self._log(f"ready: {self.settings.api_url}")
 
     def stop(self) -> None:
+        self._edge_api().stop()
         self._gateway().stop()
         postgrest.stop(self.settings)
         postgres.stop(self.settings)
@@ -244,6 +254,39 @@ class LocalStack:
             },
         )
 
+    def edge_environment(self) -> dict[str, str]:
+        """The edge's settings for this stack (knowledge_core.settings.Settings names)."""
+        return {
+            "SUPABASE_URL": self.settings.api_url,
+            "SUPABASE_ANON_KEY": self.anon_key,
+            "SUPABASE_JWT_SECRET": self.secrets.jwt_secret,
+        }
+
+    def _edge_api(self) -> Daemon:
+        s = self.settings
+        return Daemon(
+            name="api",
+            argv=[sys.executable, "-m", "api", "--host", s.host, "--port", str(s.edge_api_port)],
+            pid_file=s.run_dir / "api.pid",
+            log_file=s.log_dir / "api.log",
+            env={**self.edge_environment(), "PYTHONPATH": str(REPO_ROOT)},
+        )
+
+    def _start_edge_api(self) -> None:
+        api = self._edge_api()
+        if api.pid() is None and port_is_open(self.settings.host, self.settings.edge_api_port):
+            raise StackError(
+                f"port {self.settings.edge_api_port} is taken by another program; "
+                "set KB_STACK_EDGE_API_PORT to a free port"
+            )
+        api.start()
+        wait_until(
+            lambda: _http_ok(f"{self.settings.edge_api_url}/health/ready"),
+            timeout=120,
+            what="API",
+            log=api.log_file,
+        )
+
     def _start_gateway(self) -> None:
         gateway = self._gateway()
         if gateway.pid() is None and port_is_open(self.settings.host, self.settings.api_port):
@@ -262,3 +305,11 @@ class LocalStack:
     @staticmethod
     def _log(message: str) -> None:
         print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own URL)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

@@ -31,7 +31,7 @@ def claims_of(token: str) -> dict[str, object]:
     return decoded
 
 
-def resign(stack: LocalStack, user: User, change: Callable[[dict[str, object]], None]) -> str:
+def resign(stack: LocalStack, user: User, change: Callable[[dict[str, object]], object]) -> str:
     claims = claims_of(stack.access_token(user))
     change(claims)
     return jwt.encode(claims, stack.secrets.jwt_secret, "HS256")

@@ -35,6 +35,7 @@ def _settings() -> StackSettings:
         db_port=55422,
         rest_port=55423,
         rest_admin_port=55424,
+        edge_api_port=55430,
     )
 
 
@@ -62,6 +63,7 @@ def _env(stack: LocalStack) -> dict[str, str]:
                 "db_port": stack.settings.db_port,
                 "rest_port": stack.settings.rest_port,
                 "rest_admin_port": stack.settings.rest_admin_port,
+                "edge_api_port": stack.settings.edge_api_port,
             }.items()
         },
     }
@@ -149,7 +151,7 @@ def test_data_survives_restart_and_second_start_reuses_processes(second: LocalSt
     second.start()  # already running: nothing restarts
     assert (second._gateway().pid(), postgrest.daemon(second.settings).pid()) == pids
     second.stop()
-    assert second.running() == {"postgres": False, "postgrest": False, "gateway": False}
+    assert not any(second.running().values())
     second.start()
     assert all(second.running().values())
     assert "before restart" in _notes(second)
@@ -158,7 +160,8 @@ def test_data_survives_restart_and_second_start_reuses_processes(second: LocalSt
 def test_start_after_a_crash(second: LocalStack) -> None:
     """Kill every process hard; the next start must not be blocked by what they left."""
     _write_note(second, "before crash")
-    for pid in (second._gateway().pid(), postgrest.daemon(second.settings).pid()):
+    daemons = (second._gateway(), postgrest.daemon(second.settings), second._edge_api())
+    for pid in (daemon.pid() for daemon in daemons):
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
     postmaster = int((second.settings.pgdata / "postmaster.pid").read_text().split()[0])
