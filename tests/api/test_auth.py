@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,3 +134,21 @@ def test_jwks_is_fetched_once_and_cached(api: TestClient, stack: LocalStack, use
     assert api.get("/v1/documents", headers=bearer(token)).status_code == 200
     assert verifier._fetched_at == fetched
     assert httpx.get(verifier.jwks_url).json()["keys"][0]["kid"] == stack.secrets.signing_key_id
+
+
+def test_a_revoked_session_is_refused_on_every_door(
+    api: TestClient, stack: LocalStack, user: User, db: psycopg.Connection
+) -> None:
+    """Signing out deletes the session row; its still-unexpired token must stop working."""
+    token = stack.access_token(user)
+    assert api.get("/v1/documents", headers=bearer(token)).status_code == 200
+    db.execute("delete from auth.sessions where id = %s", (claims_of(token)["session_id"],))
+    with rest_client(stack, token) as http:
+        direct = http.get("/documents")
+    assert direct.status_code == 401
+    assert direct.json()["code"] == "session_revoked"
+    assert 'error="invalid_token"' in direct.headers["WWW-Authenticate"]
+    response = api.get("/v1/documents", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+    assert "WWW-Authenticate" in response.headers

@@ -85,7 +85,7 @@ def test_nothing_of_ours_is_executable_by_anon_or_public(db: psycopg.Connection)
     callable_by_anon = {name for name, anon, public in rows if anon or public}
     # The one exception: PostgREST runs its pre-request hook as every request's role, anon too.
     # It lives in `private`, which PostgREST does not expose, so it is no endpoint.
-    assert callable_by_anon == {"private.check_request_rate()"}
+    assert callable_by_anon == {"private.before_request()"}
 
 
 def test_anon_has_no_privilege_on_knowledge_tables(db: psycopg.Connection) -> None:
