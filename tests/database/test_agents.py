@@ -35,7 +35,7 @@ def test_documents_record_the_creating_client(
 ) -> None:
     by_agent = _create(stack, stack.access_token(person, scope=WRITE, client_id="agent-a"), "a")
     by_person = _create(stack, stack.access_token(person), "b")
-    rows = dict(
+    rows: dict[str, str | None] = dict(
         db.execute(
             "select id::text, created_by_client from public.documents where id = any(%s::uuid[])",
             ([by_agent, by_person],),
