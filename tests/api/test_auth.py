@@ -85,6 +85,9 @@ BAD_TOKENS: dict[str, Callable[[LocalStack, User], str]] = {
         "ES256",
         headers={"kid": "not-a-published-key"},
     ),
+    "wrong issuer": lambda s, u: resign(
+        s, u, lambda c: c.update(iss="https://evil.example/auth/v1")
+    ),
     "anon key": lambda s, u: s.anon_key,
     "service_role key": lambda s, u: s.service_role_key,
     "not a JWT": lambda s, u: "definitely-not-a-token",
@@ -110,13 +113,17 @@ def test_bad_tokens_are_refused(api: TestClient, stack: LocalStack, user: User, 
     assert token not in response.text
 
 
-def test_missing_audience_is_refused_though_postgrest_alone_accepts_it(
-    stack: LocalStack, user: User, api: TestClient
+@pytest.mark.parametrize("kind", ["missing audience", "wrong audience", "wrong issuer"])
+def test_audience_and_issuer_are_checked_by_the_database_too(
+    stack: LocalStack, user: User, kind: str
 ) -> None:
-    token = BAD_TOKENS["missing audience"](stack, user)
+    """PostgREST checks neither; the pre-request hook does, so a direct caller is refused too."""
+    token = BAD_TOKENS[kind](stack, user)
     with rest_client(stack, token) as http:
-        assert http.get("/documents").status_code == 200  # PostgREST has no audience setting
-    assert api.get("/v1/documents", headers=bearer(token)).status_code == 401
+        response = http.get("/documents")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def test_no_token_is_refused(api: TestClient) -> None:
