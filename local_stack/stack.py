@@ -223,10 +223,8 @@ class LocalStack:
                 self._log(line)
         # Tokens of this stack come from its own issuer; the database checks it (see
         # 20261126001600_token_audience_and_issuer.sql).
-        postgres.psql(
-            self.settings, self.secrets, "-c",
-            f"update private.token_settings set issuer = '{self.auth_issuer}'",
-        )
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            conn.execute("update private.token_settings set issuer = %s", (self.auth_issuer,))
         # A running PostgREST must see new tables and functions (Supabase's CLI does the same).
         postgres.psql(self.settings, self.secrets, "-c", "notify pgrst, 'reload schema'")
 
