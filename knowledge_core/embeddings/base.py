@@ -45,6 +45,8 @@ async def embed_in_batches(
     on_progress: Callable[[int, int], Awaitable[None]] | None = None,
 ) -> list[list[float]]:
     """Embed many texts a batch at a time, reporting (done, total) after each batch."""
+    # A provider may cap its batch (the Edge Function takes 64 inputs a request).
+    batch_size = min(batch_size, getattr(embedder, "max_batch", batch_size))
     vectors: list[list[float]] = []
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]

@@ -96,6 +96,8 @@ class EdgeFunctionEmbedder(_HttpEmbedder):
     """gte-small through `supabase/functions/embed`, with the caller's own JWT."""
 
     service_name = "embed Edge Function"
+    # The function refuses more inputs than this in one request (413).
+    max_batch = 64
 
     def __init__(
         self,

@@ -5,6 +5,26 @@
 -- (Supabase Auth deletes the session row) or an admin revokes the session. PostgREST cannot know
 -- that by itself; this check, run before every request, refuses tokens whose session is gone.
 
+-- Answer 401 the way PostgREST does for a bad token: SQLSTATE PGRST sets status, headers, body.
+create function private.refuse_token(code text, message text, description text)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  raise sqlstate 'PGRST' using
+    message = json_build_object(
+      'code', code, 'message', message, 'details', null, 'hint', null)::text,
+    detail = json_build_object(
+      'status', 401,
+      'headers', json_build_object(
+        'WWW-Authenticate',
+        format('Bearer error="invalid_token", error_description="%s"', description)))::text;
+end
+$$;
+revoke execute on function private.refuse_token(text, text, text) from public;
+
 create function private.check_session_is_live()
 returns void
 language plpgsql
@@ -21,16 +41,9 @@ begin
   end if;
   if session !~ '^[0-9a-fA-F-]{36}$'
      or not exists (select 1 from auth.sessions s where s.id = session::uuid) then
-    raise sqlstate 'PGRST' using
-      message = json_build_object(
-        'code', 'session_revoked',
-        'message', 'the session of this token has ended; sign in again',
-        'details', null, 'hint', null)::text,
-      detail = json_build_object(
-        'status', 401,
-        'headers', json_build_object(
-          'WWW-Authenticate',
-          'Bearer error="invalid_token", error_description="session revoked"'))::text;
+    perform private.refuse_token(
+      'session_revoked', 'the session of this token has ended; sign in again', 'session revoked'
+    );
   end if;
 end
 $$;

@@ -40,16 +40,10 @@ begin
          else false
        end, false)
      or (expected.issuer is not null and claims ->> 'iss' is distinct from expected.issuer) then
-    raise sqlstate 'PGRST' using
-      message = json_build_object(
-        'code', 'invalid_token',
-        'message', 'the token was not issued for this project (audience or issuer)',
-        'details', null, 'hint', null)::text,
-      detail = json_build_object(
-        'status', 401,
-        'headers', json_build_object(
-          'WWW-Authenticate',
-          'Bearer error="invalid_token", error_description="wrong audience or issuer"'))::text;
+    perform private.refuse_token(
+      'invalid_token', 'the token was not issued for this project (audience or issuer)',
+      'wrong audience or issuer'
+    );
   end if;
 end
 $$;
