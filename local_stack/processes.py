@@ -63,10 +63,12 @@ class Daemon:
             executable = os.readlink(f"/proc/{pid}/exe")
         except (FileNotFoundError, PermissionError):
             cmdline, executable = [], ""
-        # The interpreter may have been reached through another symlink (python vs python3), and
-        # a reinstall (npm install, pip install) may have replaced the file under a running
-        # process, which the kernel then shows as "<path> (deleted)".
-        same_program = executable.removesuffix(" (deleted)") == os.path.realpath(self.argv[0])
+        # Same program: started by the same path (a reinstall may since have replaced the file,
+        # which /proc then shows under another name, "(deleted)"), or the same file reached
+        # through another symlink (python vs python3).
+        same_program = cmdline[:1] == [self.argv[0].encode()] or executable == os.path.realpath(
+            self.argv[0]
+        )
         if same_program and cmdline[1 : len(self.argv)] == [a.encode() for a in self.argv[1:]]:
             return pid
         self.pid_file.unlink(missing_ok=True)
