@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.logs import user_id_var
 from knowledge_core.errors import InvalidToken
 from knowledge_core.knowledge import CallerKnowledge, Knowledge
+from knowledge_core.logs import user_id_var
 from knowledge_core.tokens import Caller, TokenVerifier
 
 bearer = HTTPBearer(auto_error=False, description="A Supabase access token (the user's JWT).")

@@ -7,8 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.logs import request_id_var
 from knowledge_core.errors import InvalidToken, KnowledgeBaseError, RateLimited, Unavailable
+from knowledge_core.logs import request_id_var
 
 log = logging.getLogger("api.errors")
 security_log = logging.getLogger("api.security")

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.logs import configure_logging
 from api.middleware import Metrics, RequestContext
 from api.routes import documents, health, jobs, search
 from knowledge_core.embeddings import create_embedder
 from knowledge_core.knowledge import Knowledge
+from knowledge_core.logs import configure_logging
 from knowledge_core.rest import RestPool
 from knowledge_core.settings import Settings
 from knowledge_core.tokens import TokenVerifier

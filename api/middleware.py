@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
-from api.logs import request_id_var, user_id_var
+from knowledge_core.logs import request_id_var, user_id_var
 
 log = logging.getLogger("api.request")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")

@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     )
     postgrest_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # -- the MCP server (mcp/knowledge_mcp) ---------------------------------------------------
+    mcp_host: str = Field(default="127.0.0.1", description="Address the MCP server binds (HTTP).")
+    mcp_port: int = Field(default=8001, ge=0, le=65535, description="0 picks a free port.")
+    mcp_public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The MCP endpoint's public URL, its OAuth resource identifier (RFC 9728), "
+        "e.g. https://kb.example.com/mcp; default http://MCP_HOST:MCP_PORT/mcp.",
+    )
+    mcp_authorization_server: AnyHttpUrl | None = Field(
+        default=None,
+        description="The OAuth authorization server named in the protected resource metadata; "
+        "default the project's Supabase Auth, SUPABASE_URL/auth/v1.",
+    )
+    kb_access_token: SecretStr | None = Field(
+        default=None,
+        description="stdio transport only: the user's access token (the pipe has no headers).",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.chunk_overlap >= self.chunk_size:
@@ -88,6 +106,12 @@ class Settings(BaseSettings):
         if self.embed_function_url is not None:
             return str(self.embed_function_url)
         return str(self.supabase_url).rstrip("/") + "/functions/v1/embed"
+
+    @cached_property
+    def mcp_authorization_server_url(self) -> str:
+        if self.mcp_authorization_server is not None:
+            return str(self.mcp_authorization_server).rstrip("/")
+        return str(self.supabase_url).rstrip("/") + "/auth/v1"
 
     @property
     def show_docs(self) -> bool:

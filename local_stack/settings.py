@@ -27,6 +27,9 @@ class StackSettings(BaseSettings):
     rest_port: int = Field(default=54323, ge=1, le=65535, description="PostgREST, direct.")
     rest_admin_port: int = Field(default=54324, ge=1, le=65535, description="PostgREST health.")
     edge_api_port: int = Field(default=54330, ge=1, le=65535, description="This project's API.")
+    edge_mcp_port: int = Field(
+        default=54331, ge=1, le=65535, description="This project's MCP server (HTTP)."
+    )
     supabase_dir: Path = Field(
         default=REPO_ROOT / "supabase",
         description="Folder holding migrations/ and seed.sql.",
@@ -55,6 +58,10 @@ class StackSettings(BaseSettings):
     @property
     def edge_api_url(self) -> str:
         return f"http://{self.host}:{self.edge_api_port}"
+
+    @property
+    def edge_mcp_url(self) -> str:
+        return f"http://{self.host}:{self.edge_mcp_port}"
 
     @property
     def rest_url(self) -> str:

@@ -1,6 +1,7 @@
 """The stack as one object: start, stop, status, reset, users and their tokens."""
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -67,6 +68,8 @@ class LocalStack:
             "JWKS_URL": f"{s.api_url}/auth/v1/.well-known/jwks.json",
             # This project's edge, started with the stack.
             "KB_API_URL": s.edge_api_url,
+            # The MCP endpoint, as MCP clients are configured with it.
+            "KB_MCP_URL": f"{s.edge_mcp_url}/mcp",
         }
 
     def running(self) -> dict[str, bool]:
@@ -77,6 +80,8 @@ class LocalStack:
             and port_is_open(self.settings.host, self.settings.api_port),
             "api": self._edge_api().pid() is not None
             and _http_ok(f"{self.settings.edge_api_url}/health/live"),
+            "mcp": self._edge_mcp().pid() is not None
+            and _http_ok(f"{self.settings.edge_mcp_url}/health/live"),
         }
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -96,9 +101,12 @@ class LocalStack:
         if edge:
             self._log("api: starting (loads the embedding model)")
             self._start_edge_api()
+            self._log("mcp: starting (loads the embedding model)")
+            self._start_edge_mcp()
         self._log(f"ready: {self.settings.api_url}")
 
     def stop(self) -> None:
+        self._edge_mcp().stop()
         self._edge_api().stop()
         self._gateway().stop()
         postgrest.stop(self.settings)
@@ -289,6 +297,46 @@ class LocalStack:
             timeout=120,
             what="API",
             log=api.log_file,
+        )
+
+    def _edge_mcp(self) -> Daemon:
+        s = self.settings
+        return Daemon(
+            name="mcp",
+            argv=[
+                sys.executable,
+                "-m",
+                "knowledge_mcp",
+                "--transport",
+                "http",
+                "--host",
+                s.host,
+                "--port",
+                str(s.edge_mcp_port),
+            ],
+            pid_file=s.run_dir / "mcp.pid",
+            log_file=s.log_dir / "mcp.log",
+            # mcp/ holds the import package knowledge_mcp; mcp/ itself is no package, so it
+            # cannot shadow the MCP SDK.
+            env={
+                **self.edge_environment(),
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "mcp")]),
+            },
+        )
+
+    def _start_edge_mcp(self) -> None:
+        mcp = self._edge_mcp()
+        if mcp.pid() is None and port_is_open(self.settings.host, self.settings.edge_mcp_port):
+            raise StackError(
+                f"port {self.settings.edge_mcp_port} is taken by another program; "
+                "set KB_STACK_EDGE_MCP_PORT to a free port"
+            )
+        mcp.start()
+        wait_until(
+            lambda: _http_ok(f"{self.settings.edge_mcp_url}/health/ready"),
+            timeout=120,
+            what="MCP server",
+            log=mcp.log_file,
         )
 
     def _start_gateway(self) -> None:

@@ -36,6 +36,7 @@ def _settings() -> StackSettings:
         rest_port=55423,
         rest_admin_port=55424,
         edge_api_port=55430,
+        edge_mcp_port=55431,
     )
 
 
@@ -64,6 +65,7 @@ def _env(stack: LocalStack) -> dict[str, str]:
                 "rest_port": stack.settings.rest_port,
                 "rest_admin_port": stack.settings.rest_admin_port,
                 "edge_api_port": stack.settings.edge_api_port,
+                "edge_mcp_port": stack.settings.edge_mcp_port,
             }.items()
         },
     }
@@ -100,6 +102,7 @@ def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
     assert set(printed) >= STATUS_NAMES
     assert printed["API_URL"] == "http://127.0.0.1:55421"
     assert printed["DB_URL"].endswith("@127.0.0.1:55422/postgres")
+    assert printed["KB_MCP_URL"] == "http://127.0.0.1:55431/mcp"
     claims = jwt.decode(printed["ANON_KEY"], printed["JWT_SECRET"], algorithms=["HS256"])
     assert claims["role"] == "anon"
 
@@ -160,7 +163,12 @@ def test_data_survives_restart_and_second_start_reuses_processes(second: LocalSt
 def test_start_after_a_crash(second: LocalStack) -> None:
     """Kill every process hard; the next start must not be blocked by what they left."""
     _write_note(second, "before crash")
-    daemons = (second._gateway(), postgrest.daemon(second.settings), second._edge_api())
+    daemons = (
+        second._gateway(),
+        postgrest.daemon(second.settings),
+        second._edge_api(),
+        second._edge_mcp(),
+    )
     for pid in (daemon.pid() for daemon in daemons):
         assert pid is not None
         os.kill(pid, signal.SIGKILL)

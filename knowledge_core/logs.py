@@ -1,16 +1,25 @@
-"""Structured JSON logs, one object per line, with the request id on every record."""
+"""Structured JSON logs for the edge, one object per line, with the request id on every record.
+
+Shared by the API (standard output) and the MCP server (standard error: over stdio, standard
+output carries the protocol and one stray line would corrupt it).
+"""
 
 import json
 import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+# Attributes every record has; the rest are a call's `extra` fields. uvicorn adds an ANSI-coloured
+# copy of its message for terminals, which a JSON line does not need.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,12 +40,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # uvicorn's access log repeats what our request log says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpcore", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,90 @@
+"""Bearer tokens over HTTP: the SDK's resource-server machinery, knowledge_core's token check.
+
+The SDK answers 401 with `WWW-Authenticate` pointing at the protected resource metadata, serves
+that metadata (RFC 9728), and enforces the required scope; it asks a `TokenVerifier` whether a
+token is good. That verifier is this module: it delegates to `knowledge_core.tokens`, the same
+check the API makes (signature with the project secret or its JWKS, expiry, audience, role).
+"""
+
+import logging
+
+from mcp.server.auth.provider import AccessToken
+
+from knowledge_core.errors import InvalidToken, Unavailable
+from knowledge_core.tokens import Caller, TokenVerifier
+
+READ = "knowledge:read"
+WRITE = "knowledge:write"
+SCOPES = [READ, WRITE]
+SESSION_CLIENT = "first-party-session"
+
+security_log = logging.getLogger("knowledge_mcp.security")
+
+
+def granted_scopes(caller: Caller) -> list[str]:
+    """The scopes the database honours for this token, in the form the SDK's scope check reads.
+
+    Mirrors `private.token_allows` in SQL so the early check never contradicts the authority:
+    `knowledge:write` implies read, and a token without a `scope` claim is a first-party session
+    token that keeps its user's full rights. The database still decides every read and write.
+    """
+    scopes = caller.scopes
+    if scopes is None:
+        return list(SCOPES)
+    granted = set(scopes)
+    if WRITE in granted:
+        granted.add(READ)
+    return sorted(granted)
+
+
+def access_token(caller: Caller) -> AccessToken:
+    """The SDK's view of a verified caller; `claims` carries everything to rebuild the Caller."""
+    expires = caller.claims.get("exp")
+    return AccessToken(
+        token=caller.token,
+        client_id=caller.client_id or SESSION_CLIENT,
+        scopes=granted_scopes(caller),
+        expires_at=int(expires) if isinstance(expires, int | float) else None,
+        subject=caller.user_id,
+        claims=dict(caller.claims),
+    )
+
+
+def caller_of(token: AccessToken) -> Caller:
+    """Back from the SDK's AccessToken to the Caller whose JWT goes to PostgREST unchanged."""
+    return Caller(token=token.token, claims=dict(token.claims or {}))
+
+
+class SupabaseTokenVerifier:
+    """The SDK's `TokenVerifier` protocol over knowledge_core's verifier.
+
+    The SDK needs this object when the server is built, but the verifier it wraps (and its JWKS
+    HTTP client) belongs to the lifespan, which attaches it at start-up and detaches it at shutdown.
+    """
+
+    def __init__(self) -> None:
+        self._verifier: TokenVerifier | None = None
+
+    def attach(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+
+    def detach(self) -> None:
+        self._verifier = None
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """An AccessToken for a good token, None for a bad one (the SDK answers 401).
+
+        A JWKS that cannot be fetched is not the caller's fault: Unavailable propagates and the
+        HTTP app answers 503, so a client keeps its token and retries instead of re-authorizing.
+        """
+        if self._verifier is None:
+            raise Unavailable("the server is not accepting requests yet", service="auth")
+        try:
+            caller = await self._verifier.verify(token)
+        except InvalidToken as error:
+            # A security event: why, never the token itself.
+            security_log.warning(
+                "authentication refused", extra={"event": "auth_failure", "reason": error.message}
+            )
+            return None
+        return access_token(caller)
