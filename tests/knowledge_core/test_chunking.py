@@ -1,6 +1,8 @@
 """Chunking: passages within the size, split on paragraphs then sentences then words, with
 whole-sentence overlap, and nothing of the text lost."""
 
+import itertools
+
 import pytest
 
 from knowledge_core.chunking import chunk_text
@@ -24,7 +26,7 @@ def test_every_passage_fits_and_every_sentence_survives() -> None:
 def test_consecutive_passages_share_whole_sentences() -> None:
     passages = chunks(" ".join(SENTENCES))
     assert len(passages) > 3
-    for before, after in zip(passages, passages[1:], strict=False):
+    for before, after in itertools.pairwise(passages):
         first_sentence_of_next = after.split(". ")[0] + "."
         assert first_sentence_of_next in before
 
