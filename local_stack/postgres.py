@@ -5,6 +5,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from local_stack.processes import StackError, port_is_open
@@ -141,20 +142,29 @@ def start(settings: StackSettings) -> None:
     log = settings.log_dir / "postgres.log"
     log.touch()
     _chown(log, user)
-    result = _pg_ctl(
-        settings,
-        "-w",
-        "-t",
-        "60",
-        "-l",
-        str(log),
-        "-o",
-        f"-p {settings.db_port} -h {settings.host}",
-        "start",
-    )
-    if result.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise StackError(f"Postgres did not start:\n{result.stderr}\n{tail}")
+    # The port can be held for up to a minute by a closed client connection that happened to
+    # use it as its own (TIME-WAIT; our ports sit in Linux's ephemeral range, as Supabase's do).
+    deadline = time.monotonic() + 75
+    while True:
+        logged = log.stat().st_size
+        result = _pg_ctl(
+            settings,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(log),
+            "-o",
+            f"-p {settings.db_port} -h {settings.host}",
+            "start",
+        )
+        if result.returncode == 0:
+            return
+        attempt = log.read_text(errors="replace")[logged:]
+        if "Address already in use" not in attempt or time.monotonic() > deadline:
+            tail = "\n".join(attempt.splitlines()[-20:])
+            raise StackError(f"Postgres did not start:\n{result.stderr}\n{tail}")
+        time.sleep(2)
 
 
 def stop(settings: StackSettings) -> bool:

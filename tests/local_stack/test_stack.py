@@ -27,16 +27,18 @@ STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERV
 
 
 def _settings() -> StackSettings:
+    # Ports below Linux's ephemeral range (32768-60999): under load, a client socket's own
+    # port (in TIME-WAIT) can otherwise take the port a restarted server wants.
     # Inside the repository (not /tmp/pytest-of-root, which is private to root): when tests run
     # as root, Postgres runs as an unprivileged user that must reach its data directory.
     return StackSettings(
         state_dir=REPO_ROOT / ".stack" / "lifecycle-test",
-        api_port=55421,
-        db_port=55422,
-        rest_port=55423,
-        rest_admin_port=55424,
-        edge_api_port=55430,
-        edge_mcp_port=55431,
+        api_port=25421,
+        db_port=25422,
+        rest_port=25423,
+        rest_admin_port=25424,
+        edge_api_port=25430,
+        edge_mcp_port=25431,
     )
 
 
@@ -100,9 +102,9 @@ def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
     assert result.returncode == 0, result.stderr
     printed = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert set(printed) >= STATUS_NAMES
-    assert printed["API_URL"] == "http://127.0.0.1:55421"
-    assert printed["DB_URL"].endswith("@127.0.0.1:55422/postgres")
-    assert printed["KB_MCP_URL"] == "http://127.0.0.1:55431/mcp"
+    assert printed["API_URL"] == "http://127.0.0.1:25421"
+    assert printed["DB_URL"].endswith("@127.0.0.1:25422/postgres")
+    assert printed["KB_MCP_URL"] == "http://127.0.0.1:25431/mcp"
     claims = jwt.decode(printed["ANON_KEY"], printed["JWT_SECRET"], algorithms=["HS256"])
     assert claims["role"] == "anon"
 
@@ -189,7 +191,7 @@ def test_a_taken_port_gives_a_clear_error(second: LocalStack) -> None:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", second.settings.api_port))
         squatter.listen()
-        with pytest.raises(StackError, match=r"port 55421 is taken.*KB_STACK_API_PORT"):
+        with pytest.raises(StackError, match=r"port 25421 is taken.*KB_STACK_API_PORT"):
             second.start()
     second.start()
     assert all(second.running().values())
