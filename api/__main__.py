@@ -30,6 +30,8 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         log_config=None,
+        # Longer than client pools keep idle connections, as behind a load balancer.
+        timeout_keep_alive=75,
         access_log=False,
     )
 

@@ -6,12 +6,50 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from knowledge_core.errors import InvalidToken, KnowledgeBaseError, RateLimited, Unavailable
 from knowledge_core.logs import request_id_var
 
 log = logging.getLogger("api.errors")
 security_log = logging.getLogger("api.security")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_input"])
+    message: str = Field(examples=["body.title: String should have at most 500 characters"])
+    request_id: str | None = None
+    field: str | None = Field(default=None, description="The input at fault, when one is.")
+    service: str | None = Field(default=None, description="503: the dependency that is down.")
+    upstream: dict[str, Any] | None = Field(
+        default=None, description="PostgREST's error {code, message, details, hint}, if it refused."
+    )
+    problems: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer has this shape."""
+
+    error: ErrorDetail
+
+
+def _described(text: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": text}
+
+
+# Declared on every /v1 router, so clients (and schemathesis) know each status they may meet.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _described("The body could not be parsed (not UTF-8 or not JSON)."),
+    401: _described("No token, or an invalid, expired or revoked one (with WWW-Authenticate)."),
+    403: _described("The database refused: Row Level Security or the token's scope."),
+    404: _described("No such document or job, or not yours to see."),
+    409: _described("The change conflicts with what is stored."),
+    413: _described("The document or body is too large."),
+    422: _described("Invalid input; `field` names it."),
+    429: _described("Too many writes this minute (with Retry-After)."),
+    503: _described("PostgREST, the database or the embedder is unavailable (with Retry-After)."),
+}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -90,6 +128,17 @@ async def validation_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own refusals (unparsable body, unknown route, wrong method), in our shape."""
+    assert isinstance(error, StarletteHTTPException)
+    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+    return JSONResponse(
+        status_code=error.status_code,
+        content=error_body(codes.get(error.status_code, "http_error"), str(error.detail)),
+        headers=dict(error.headers or {}),
+    )
+
+
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=error)
     return JSONResponse(
@@ -100,4 +149,5 @@ async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KnowledgeBaseError, knowledge_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.supabase_jwt_secret
             else None,
             jwks_url=settings.jwks_url,
-            issuer=settings.supabase_jwt_issuer,
+            issuer=settings.jwt_issuer,
             http=auth_http,
         )
         app.state.background_tasks = set()

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     )
     supabase_jwt_audience: str = "authenticated"
     supabase_jwt_issuer: str | None = Field(
-        default=None, description="If set, tokens must carry exactly this `iss`."
+        default=None,
+        description="Required `iss`; default SUPABASE_URL/auth/v1, what Supabase Auth issues.",
     )
 
     environment: Literal["development", "production"] = "development"
@@ -94,6 +95,12 @@ class Settings(BaseSettings):
     @cached_property
     def rest_url(self) -> str:
         return str(self.supabase_url).rstrip("/") + "/rest/v1"
+
+    @cached_property
+    def jwt_issuer(self) -> str:
+        if self.supabase_jwt_issuer is not None:
+            return self.supabase_jwt_issuer
+        return str(self.supabase_url).rstrip("/") + "/auth/v1"
 
     @cached_property
     def jwks_url(self) -> str:

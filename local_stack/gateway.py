@@ -159,6 +159,9 @@ def main() -> None:
         host=args.host,
         port=args.port,
         log_level="warning",
+        # Longer than any client pool keeps an idle connection (httpx: 5 s), so a client never
+        # sends on a connection the server is closing at that moment.
+        timeout_keep_alive=75,
         access_log=False,
     )
 

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import CallerKB
+from api.errors import ERROR_RESPONSES
 from knowledge_core.errors import InvalidInput, KnowledgeBaseError
 from knowledge_core.knowledge import CallerKnowledge
 from knowledge_core.models import DocumentChanges, IngestResult, NewDocument
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"])
+router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=ERROR_RESPONSES)
 log = logging.getLogger("api.ingest")
 
 

@@ -6,8 +6,9 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from api.deps import CallerKB
+from api.errors import ERROR_RESPONSES
 
-router = APIRouter(prefix="/v1/jobs", tags=["documents"])
+router = APIRouter(prefix="/v1/jobs", tags=["documents"], responses=ERROR_RESPONSES)
 
 
 @router.get("/{job_id}", summary="Poll a background ingest")

@@ -4,9 +4,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import CallerKB
+from api.errors import ERROR_RESPONSES
 from knowledge_core.models import SearchHit, SearchQuery
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], responses=ERROR_RESPONSES)
 
 
 class SearchResults(BaseModel):

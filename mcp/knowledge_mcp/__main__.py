@@ -135,6 +135,8 @@ def _serve_http(settings: Settings, forwarded_allow_ips: str) -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
+        # Longer than client pools keep idle connections, as behind a load balancer.
+        timeout_keep_alive=75,
     )
     _AnnouncingServer(config, mcp_url(settings), public_url(settings)).run(sockets=[sock])
     return 0

@@ -7,10 +7,13 @@ check the API makes (signature with the project secret or its JWKS, expiry, audi
 """
 
 import logging
+import time
+from collections import OrderedDict
 
 from mcp.server.auth.provider import AccessToken
 
 from knowledge_core.errors import InvalidToken, Unavailable
+from knowledge_core.rest import RestPool
 from knowledge_core.tokens import Caller, TokenVerifier
 
 READ = "knowledge:read"
@@ -62,14 +65,40 @@ class SupabaseTokenVerifier:
     HTTP client) belongs to the lifespan, which attaches it at start-up and detaches it at shutdown.
     """
 
+    # How long a token whose session the database confirmed stays confirmed: a signed-out
+    # session stops working within this, without a database round trip on every message.
+    SESSION_CHECK_SECONDS = 5.0
+
     def __init__(self) -> None:
         self._verifier: TokenVerifier | None = None
+        self._rest: RestPool | None = None
+        self._confirmed: OrderedDict[str, float] = OrderedDict()
 
-    def attach(self, verifier: TokenVerifier) -> None:
+    def attach(self, verifier: TokenVerifier, rest: RestPool | None = None) -> None:
         self._verifier = verifier
+        self._rest = rest
 
     def detach(self) -> None:
         self._verifier = None
+        self._rest = None
+        self._confirmed.clear()
+
+    async def _session_is_live(self, caller: Caller) -> None:
+        """Ask the database (the authority) whether the token's session still exists.
+
+        A cheap read runs PostgREST's pre-request hook, which refuses signed-out sessions and
+        tokens for another audience or issuer with 401 (InvalidToken here).
+        """
+        if self._rest is None:
+            return
+        now = time.monotonic()
+        if self._confirmed.get(caller.token, 0.0) > now:
+            return
+        await self._rest.bind(caller).select("workspaces", {"select": "id", "limit": "0"})
+        self._confirmed[caller.token] = now + self.SESSION_CHECK_SECONDS
+        self._confirmed.move_to_end(caller.token)
+        while len(self._confirmed) > 10_000:
+            self._confirmed.popitem(last=False)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         """An AccessToken for a good token, None for a bad one (the SDK answers 401).
@@ -81,6 +110,7 @@ class SupabaseTokenVerifier:
             raise Unavailable("the server is not accepting requests yet", service="auth")
         try:
             caller = await self._verifier.verify(token)
+            await self._session_is_live(caller)
         except InvalidToken as error:
             # A security event: why, never the token itself.
             security_log.warning(

@@ -96,7 +96,7 @@ def create_server(settings: Settings, *, access_token: str | None = None) -> MCP
             if settings.supabase_jwt_secret
             else None,
             jwks_url=settings.jwks_url,
-            issuer=settings.supabase_jwt_issuer,
+            issuer=settings.jwt_issuer,
             http=auth_http,
         )
         try:
@@ -111,7 +111,7 @@ def create_server(settings: Settings, *, access_token: str | None = None) -> MCP
             if load is not None:
                 await load()  # the local model: pay its load time now, not on a user's call
             state = AppState(settings, knowledge, verifier, fixed_token=access_token)
-            bearer.attach(verifier)
+            bearer.attach(verifier, knowledge.rest)
             live.state = state
             yield state
         finally:
