@@ -60,3 +60,17 @@ test: lint functions-test
 
 clean: down
 	rm -rf .stack
+
+# The benchmark suite (bench/README.md): every section at full size, ~30 minutes on 2 cores; tables
+# on stdout, results.json and plots in bench/out/. `.venv/bin/python -m bench --quick` checks it in
+# two minutes; `make bench BENCH_ARGS=--million` adds the 1M-vector index experiment.
+.PHONY: bench
+BENCH_ARGS ?=
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# python -m bench starts the stack itself if a part it needs is down.
+bench: $(VENV)/.bench-installed node_modules/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)

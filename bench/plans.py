@@ -1,0 +1,52 @@
+"""Which access path Postgres chose: an HNSW walk, a btree on owner_id, or a sequential scan.
+
+A latency means little without it: on a small table, or for a very selective filter, the
+planner may rightly skip the HNSW index, and the figure then describes something else. Plans of
+statements inside match_documents are only visible through auto_explain (nested statements).
+"""
+
+from collections.abc import Callable
+
+import psycopg
+
+from bench.benchdb import INDEX
+
+
+def access_path(plan: str) -> str:
+    if INDEX in plan:
+        return "HNSW"
+    if "owner_id_idx" in plan:
+        return "btree owner_id + sort"
+    if "Seq Scan on document_chunks" in plan:
+        return "seq scan + sort"
+    return "other"
+
+
+def explain(db: psycopg.Connection, statement: str, params: tuple[object, ...]) -> str:
+    rows = db.execute("explain " + statement, params).fetchall()
+    return access_path("\n".join(str(r[0]) for r in rows))
+
+
+def nested_plans(db: psycopg.Connection, run: Callable[[], object]) -> str:
+    """Run `run` with auto_explain logging every (nested) plan as notices; the access path of the
+    plan that reads document_chunks for the search."""
+    plans: list[str] = []
+
+    def keep(notice: psycopg.errors.Diagnostic) -> None:
+        plans.append(notice.message_primary or "")
+
+    db.add_notice_handler(keep)
+    try:
+        db.execute("load 'auto_explain'")
+        db.execute("set auto_explain.log_min_duration = 0")
+        db.execute("set auto_explain.log_nested_statements = on")
+        db.execute("set auto_explain.log_level = notice")
+        db.execute("set client_min_messages = notice")
+        run()
+    finally:
+        db.execute("set auto_explain.log_min_duration = -1")
+        db.execute("reset client_min_messages")
+        db.remove_notice_handler(keep)
+    searches = [p for p in plans if "document_chunks" in p and "Limit" in p]
+    paths = [access_path(p) for p in searches]
+    return next((p for p in paths if p != "other"), paths[0] if paths else "unknown")

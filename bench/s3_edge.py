@@ -1,0 +1,438 @@
+"""Section 3: what the edge adds to a search, compared with calling PostgREST directly.
+
+The same query embedding goes (a) straight to PostgREST's `/rpc/match_documents` with the user's
+JWT, (a') the same through the gateway (`/rest/v1`, the hop the edge itself takes), (b) through
+the API's `/v1/search`, (c) through the MCP server's search tool over streamable HTTP. The API
+and MCP embed the query text themselves: one untimed call first puts that text in their LRU
+cache of query embeddings, so the timed calls compare HTTP paths, not model calls. Every path
+searches the same rows with the same arguments (the ones the edge sends), as the same user.
+
+Load: closed loops at concurrency 1, 8 and 32 from aiohttp (httpx's pool has a known throughput
+ceiling under concurrency, httpx issue 3215: it is run beside aiohttp on the direct path and the
+API to show how much the client itself costs). Client, servers and Postgres share this machine's
+cores, so figures are ratios to path (a) measured in the same repeat.
+"""
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import numpy as np
+import psycopg
+
+from bench.config import CONCURRENCY, K, Profile
+from bench.corpus import Corpus
+from bench.env import StackEnv
+from bench.processes import edge_process, free_port, http_ok
+from bench.report import Report, Table, fmt_spread
+from bench.stats import Repeated, ratio_spread, repeated
+from bench.timing import LoadRun, closed_loop
+from bench.vectors import copy_chunks
+from knowledge_core.embeddings.local import MODEL_NAME, LocalEmbedder
+from local_stack.stack import User
+
+QUERY = "how do I read a configuration file with sections and defaults"
+Call = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    key: str
+    label: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def seed_rows(env: StackEnv, user: User, corpus: Corpus, embeddings: np.ndarray, n: int) -> None:
+    """The user's passages in the main database (deleted with the user at the end)."""
+    n = min(n, len(embeddings))
+    with psycopg.connect(env.db_url, autocommit=True) as db:
+        row = db.execute(
+            """insert into public.documents (owner_id, title, content_hash, embedding_model)
+               values (%s, 'benchmark passages', encode(sha256(%s::bytea), 'hex'), %s)
+               returning id""",
+            (user.id, user.id.encode(), MODEL_NAME),
+        ).fetchone()
+        assert row is not None
+        copy_chunks(
+            db, [str(row[0])], np.zeros(n, dtype=np.int64), corpus.passages[:n], embeddings[:n]
+        )
+        db.execute("analyze public.document_chunks")
+
+
+def query_vector() -> list[float]:
+    async def run() -> list[float]:
+        embedder = LocalEmbedder(timeout=600)
+        try:
+            return (await embedder.embed([QUERY]))[0]
+        finally:
+            await embedder.aclose()
+
+    return asyncio.run(run())
+
+
+def http_targets(env: StackEnv, token: str, vector: list[float]) -> list[HttpTarget]:
+    # Exactly what knowledge_core's CallerKnowledge.search sends for a semantic search.
+    rpc = json.dumps(
+        {
+            "query_embedding": vector,
+            "match_count": K,
+            "filter": {},
+            "filter_category": None,
+            "filter_workspace_id": None,
+            "filter_embedding_model": MODEL_NAME,
+            "match_threshold": None,
+        }
+    ).encode()
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return [
+        HttpTarget(
+            "rpc",
+            "(a) PostgREST /rpc/match_documents",
+            f"{env.postgrest_url}/rpc/match_documents",
+            rpc,
+            auth,
+        ),
+        HttpTarget(
+            "gateway",
+            "(a') gateway /rest/v1/rpc/match_documents",
+            f"{env.api_url}/rest/v1/rpc/match_documents",
+            rpc,
+            {**auth, "apikey": env.anon_key},
+        ),
+        HttpTarget(
+            "api",
+            "(b) API /v1/search",
+            f"{env.kb_api_url}/v1/search",
+            json.dumps({"query": QUERY, "k": K, "mode": "semantic"}).encode(),
+            auth,
+        ),
+    ]
+
+
+def count_rows(key: str, payload: Any) -> int:
+    if key in ("rpc", "gateway"):
+        return len(payload)
+    return len(payload["results"])
+
+
+# -- MCP ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mcp_endpoint(env: StackEnv, out_dir: Path) -> Iterator[str]:
+    """The stack's MCP server if it runs, else one of our own if knowledge_mcp can serve."""
+    status = env.stack.status_env()
+    url = status.get("KB_MCP_URL")
+    if url and http_ok(url.removesuffix("/mcp") + "/health/ready"):
+        yield url  # the stack's own MCP server, as the API is the stack's
+        return
+    if importlib.util.find_spec("knowledge_mcp.__main__") is None:
+        raise RuntimeError("knowledge_mcp has no server (no knowledge_mcp.__main__)")
+    port = free_port()
+    with edge_process(
+        ["knowledge_mcp", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        port=port,
+        env={**env.edge_environment(), "LOG_LEVEL": "WARNING"},
+        ready_path="/health/ready",
+        log_file=out_dir / "logs" / "mcp.log",
+    ) as process:
+        yield f"{process.url}/mcp"
+
+
+class McpPool:
+    """One MCP client session per concurrent caller, as separate agents would hold."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+        self.stack = contextlib.AsyncExitStack()
+        self.idle: asyncio.Queue[Any] = asyncio.Queue()
+        self.tool = ""
+        self.arguments: dict[str, Any] = {}
+
+    async def open(self, sessions: int) -> int:
+        """Open the sessions, find the search tool; returns the rows of one test call."""
+        import httpx2
+        from mcp.client.session import ClientSession
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        for _ in range(sessions):
+            client = await self.stack.enter_async_context(
+                create_mcp_http_client(
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=httpx2.Timeout(60.0),
+                )
+            )
+            read, write = await self.stack.enter_async_context(
+                streamable_http_client(self.url, http_client=client)
+            )
+            session = await self.stack.enter_async_context(ClientSession(read, write))
+            await session.initialize()
+            self.idle.put_nowait(session)
+        session = self.idle.get_nowait()
+        tools = (await session.list_tools()).tools
+        search = next((t for t in tools if "search" in t.name), None)
+        if search is None:
+            raise RuntimeError(f"no search tool among {[t.name for t in tools]}")
+        properties = search.input_schema.get("properties", {})
+        self.tool = search.name
+        self.arguments = {"query": QUERY}
+        for name in ("limit", "k", "match_count"):
+            if name in properties:
+                self.arguments[name] = K
+                break
+        if "mode" in properties:
+            self.arguments["mode"] = "semantic"
+        result = await session.call_tool(self.tool, self.arguments)
+        self.idle.put_nowait(session)
+        if result.is_error:
+            raise RuntimeError(f"{self.tool} answered an error: {result.content}")
+        structured = result.structured_content or {}
+        return len(structured.get("results", []))
+
+    async def call(self) -> None:
+        session = await self.idle.get()
+        try:
+            result = await session.call_tool(self.tool, self.arguments)
+        finally:
+            self.idle.put_nowait(session)
+        if result.is_error:
+            raise RuntimeError(f"{self.tool} answered an error")
+
+    async def aclose(self) -> None:
+        await self.stack.aclose()
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+async def _aiohttp_load(target: HttpTarget, concurrency: int, profile: Profile) -> LoadRun:
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def call() -> None:
+            async with session.post(target.url, data=target.body, headers=target.headers) as r:
+                payload = await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"HTTP {r.status}: {payload[:200]!r}")
+
+        return await _loop(call, concurrency, profile)
+
+
+async def _httpx_load(target: HttpTarget, concurrency: int, profile: Profile) -> LoadRun:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def call() -> None:
+            r = await client.post(target.url, content=target.body, headers=target.headers)
+            if r.status_code != 200:
+                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+
+        return await _loop(call, concurrency, profile)
+
+
+async def _loop(call: Call, concurrency: int, profile: Profile) -> LoadRun:
+    return await closed_loop(
+        call,
+        concurrency=concurrency,
+        requests=max(profile.edge_requests, 4 * concurrency),
+        max_seconds=profile.edge_seconds,
+        warmup=2 * concurrency,
+    )
+
+
+Load = Callable[[int], Awaitable[LoadRun]]
+
+
+def _bind(
+    load: Callable[[HttpTarget, int, Profile], Awaitable[LoadRun]],
+    target: HttpTarget,
+    profile: Profile,
+) -> Load:
+    """A load at a given concurrency against one target."""
+
+    def at(concurrency: int) -> Awaitable[LoadRun]:
+        return load(target, concurrency, profile)
+
+    return at
+
+
+async def _check(targets: list[HttpTarget]) -> dict[str, int]:
+    """One untimed call per path: fills the edge's query cache, and shows each returns k rows."""
+    rows = {}
+    async with aiohttp.ClientSession() as session:
+        for t in targets:
+            async with session.post(t.url, data=t.body, headers=t.headers) as r:
+                payload = await r.json()
+                if r.status != 200:
+                    raise RuntimeError(f"{t.label}: HTTP {r.status}: {payload}")
+                rows[t.key] = count_rows(t.key, payload)
+    return rows
+
+
+async def _run_loads(
+    targets: list[HttpTarget], mcp_url: str | None, token: str, profile: Profile, report: Report
+) -> dict[str, Any]:
+    rows = await _check(targets)
+    pool: McpPool | None = None
+    mcp_note: str | None = None
+    if mcp_url is not None:
+        pool = McpPool(mcp_url, token)
+        try:
+            rows["mcp"] = await pool.open(max(CONCURRENCY))
+        except Exception as error:  # any failure: report MCP as not available, go on
+            mcp_note = f"{type(error).__name__}: {error}"[:300]
+            await pool.aclose()
+            pool = None
+    paths: list[tuple[str, str, Load]] = [
+        (t.key, "aiohttp", _bind(_aiohttp_load, t, profile)) for t in targets
+    ]
+    paths += [
+        (t.key, "httpx", _bind(_httpx_load, t, profile)) for t in targets if t.key in ("rpc", "api")
+    ]
+    if pool is not None:
+        mcp_call = pool.call
+
+        async def mcp_load(concurrency: int) -> LoadRun:
+            return await _loop(mcp_call, concurrency, profile)
+
+        paths.append(("mcp", "mcp sdk", mcp_load))
+    samples: dict[tuple[str, str, int], list[LoadRun]] = {}
+    try:
+        for r in range(profile.repeats):
+            for c in CONCURRENCY:
+                order = paths[r % len(paths) :] + paths[: r % len(paths)]
+                for key, client, load in order:
+                    report.progress(f"edge: repeat {r + 1}, concurrency {c}, {key} via {client}")
+                    samples.setdefault((key, client, c), []).append(await load(c))
+    finally:
+        if pool is not None:
+            await pool.aclose()
+    return {"rows": rows, "samples": samples, "mcp_note": mcp_note}
+
+
+def measure_edge(
+    env: StackEnv,
+    user: User,
+    token: str,
+    corpus: Corpus,
+    embeddings: np.ndarray,
+    profile: Profile,
+    report: Report,
+) -> dict[str, Any]:
+    report.progress(f"edge: {profile.edge_rows:,} passages for the benchmark user")
+    seed_rows(env, user, corpus, embeddings, profile.edge_rows)
+    targets = http_targets(env, token, query_vector())
+    labels = {t.key: t.label for t in targets}
+    labels["mcp"] = "(c) MCP tool over streamable HTTP"
+    with ExitStack() as stack:
+        mcp_url: str | None = None
+        mcp_note: str | None = None
+        try:
+            mcp_url = stack.enter_context(mcp_endpoint(env, report.out_dir))
+        except Exception as error:  # not there yet, or cannot start: say so, do not fail
+            mcp_note = f"{type(error).__name__}: {error}"[:300]
+        loads = asyncio.run(_run_loads(targets, mcp_url, token, profile, report))
+    mcp_note = mcp_note or loads["mcp_note"]
+    figures: dict[str, Any] = {"rows_returned": loads["rows"], "mcp": None, "paths": {}}
+    if mcp_url is not None:
+        whose = "the stack's" if mcp_url == env.stack.status_env().get("KB_MCP_URL") else "ours"
+        figures["mcp_server"] = f"{mcp_url} ({whose})"
+    samples: dict[tuple[str, str, int], list[LoadRun]] = loads["samples"]
+    for (key, client, c), runs in samples.items():
+        base = samples[("rpc", "aiohttp", c)]
+        latency = repeated([r.latencies_ms for r in runs], [r.per_second for r in runs])
+        entry = figures["paths"].setdefault(
+            f"{key}/{client}", {"label": labels[key], "client": client, "levels": {}}
+        )
+        entry["levels"][c] = {
+            "latency": latency,
+            "errors": sum(r.errors for r in runs),
+            "first_error": next((r.first_error for r in runs if r.first_error), None),
+            "p50_vs_rpc": ratio_spread([_p50(r) for r in runs], [_p50(b) for b in base]),
+            "throughput_vs_rpc": ratio_spread(
+                [r.per_second for r in runs], [b.per_second for b in base]
+            ),
+        }
+    figures["mcp"] = (
+        "available" if "mcp/mcp sdk" in figures["paths"] else f"not available: {mcp_note}"
+    )
+    _print(report, figures)
+    return figures
+
+
+def _p50(run: LoadRun) -> float:
+    return repeated([run.latencies_ms], [run.per_second]).pooled.p50
+
+
+def _print(report: Report, figures: dict[str, Any]) -> None:
+    table = Table(
+        "3. The edge's overhead: the same search by four paths (ratios to (a) in the same repeat)",
+        [
+            "path",
+            "client",
+            "conc.",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "req/s",
+            "p50 vs (a)",
+            "req/s vs (a)",
+            "errors",
+        ],
+    )
+    for c in CONCURRENCY:
+        for entry in figures["paths"].values():
+            level = entry["levels"].get(c)
+            if level is None:
+                continue
+            latency: Repeated = level["latency"]
+            table.add(
+                entry["label"],
+                entry["client"],
+                c,
+                fmt_spread(latency.p50),
+                fmt_spread(latency.p95),
+                fmt_spread(latency.p99),
+                fmt_spread(latency.rate, 0),
+                fmt_spread(level["p50_vs_rpc"]),
+                fmt_spread(level["throughput_vs_rpc"]),
+                level["errors"],
+            )
+    table.notes += [
+        "ratios use (a) via aiohttp as the base; median [min-max] over repeats",
+        "the API and MCP embed the query text: one untimed call first fills their LRU cache of "
+        "query embeddings with this exact query, so the timed calls measure the HTTP path only",
+        f"rows returned per call: {figures['rows_returned']}",
+        "load generator, edge, PostgREST and Postgres share the same cores: absolute req/s are "
+        "this machine's, ratios are the figure to compare",
+    ]
+    for entry in figures["paths"].values():
+        for c, level in entry["levels"].items():
+            if level["errors"]:
+                table.notes.append(
+                    f"errors of {entry['label']} [{entry['client']}] at concurrency {c}: "
+                    f"{level['errors']}, the first: {level['first_error']}"
+                )
+    if figures["mcp"] != "available":
+        table.notes.append(f"MCP: {figures['mcp']}")
+    else:
+        table.notes.append(
+            f"MCP server: {figures['mcp_server']}; one client session per concurrent caller; "
+            "the SDK validates each result against the tool's output schema, as agents' clients do"
+        )
+    report.table(table)
+    if figures["mcp"] != "available":
+        report.say("MCP: not available")
