@@ -34,15 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_http = httpx.AsyncClient(timeout=5.0)
         embedder = create_embedder(settings)
         app.state.knowledge = Knowledge(settings, RestPool(settings), embedder)
-        app.state.verifier = TokenVerifier(
-            audience=settings.supabase_jwt_audience,
-            secret=settings.supabase_jwt_secret.get_secret_value()
-            if settings.supabase_jwt_secret
-            else None,
-            jwks_url=settings.jwks_url,
-            issuer=settings.jwt_issuer,
-            http=auth_http,
-        )
+        app.state.verifier = TokenVerifier.from_settings(settings, auth_http)
         app.state.background_tasks = set()
         load = getattr(embedder, "load", None)
         if load is not None:

@@ -12,6 +12,7 @@ import httpx
 import jwt
 
 from knowledge_core.errors import InvalidToken, Unavailable
+from knowledge_core.settings import Settings
 
 ASYMMETRIC = {"RS256": "RSA", "ES256": "EC"}
 LEEWAY_SECONDS = 30
@@ -62,6 +63,18 @@ class TokenVerifier:
         self._fetched_at = float("-inf")
         self._min_refresh = jwks_min_refresh_seconds
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> "TokenVerifier":
+        """The verifier every edge process uses: the project's secret and/or its JWKS."""
+        secret = settings.supabase_jwt_secret
+        return cls(
+            audience=settings.supabase_jwt_audience,
+            secret=secret.get_secret_value() if secret else None,
+            jwks_url=settings.jwks_url,
+            issuer=settings.jwt_issuer,
+            http=http,
+        )
 
     async def verify(self, token: str) -> Caller:
         try:

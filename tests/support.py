@@ -11,6 +11,7 @@ import jwt
 import numpy as np
 import psycopg
 
+from local_stack.settings import REPO_ROOT, StackSettings
 from local_stack.stack import LocalStack, User
 from supabase import Client, ClientOptions, create_client
 
@@ -194,3 +195,22 @@ def supabase_client(stack: LocalStack, token: str | None) -> Client:
     if token is not None:
         client.postgrest.auth(token)
     return client
+
+
+def second_stack_settings(name: str, first_port: int) -> StackSettings:
+    """Settings for a stack of a test's own, beside the main one, removed by the test after.
+
+    The state lives inside the repository (not /tmp/pytest-of-root, which is private to root):
+    when tests run as root, Postgres runs as an unprivileged user that must reach it. Ports sit
+    below Linux's ephemeral range (32768-60999), where a client socket's own port left in
+    TIME-WAIT under load could otherwise hold the port a restarted server wants.
+    """
+    return StackSettings(
+        state_dir=REPO_ROOT / ".stack" / name,
+        api_port=first_port,
+        db_port=first_port + 1,
+        rest_port=first_port + 2,
+        rest_admin_port=first_port + 3,
+        edge_api_port=first_port + 9,
+        edge_mcp_port=first_port + 10,
+    )

@@ -90,15 +90,7 @@ def create_server(settings: Settings, *, access_token: str | None = None) -> MCP
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         auth_http = httpx.AsyncClient(timeout=5.0)
         knowledge = Knowledge(settings, RestPool(settings), create_embedder(settings))
-        verifier = TokenVerifier(
-            audience=settings.supabase_jwt_audience,
-            secret=settings.supabase_jwt_secret.get_secret_value()
-            if settings.supabase_jwt_secret
-            else None,
-            jwks_url=settings.jwks_url,
-            issuer=settings.jwt_issuer,
-            http=auth_http,
-        )
+        verifier = TokenVerifier.from_settings(settings, auth_http)
         try:
             if access_token is not None:
                 # A bad token stops start-up, before the model's load time is spent.

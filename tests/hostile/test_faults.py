@@ -29,10 +29,11 @@ from knowledge_core.chunking import chunk_text
 from knowledge_core.knowledge import content_hash
 from knowledge_core.settings import Settings
 from local_stack import postgres, postgrest
-from local_stack.settings import REPO_ROOT, StackSettings
+from local_stack.settings import StackSettings
 from local_stack.stack import LocalStack, User
 from tests.api.conftest import bearer, edge_settings
 from tests.hostile.support import record
+from tests.support import second_stack_settings
 
 WORKERS = 4
 OUTAGE_SECONDS = 4.0
@@ -42,18 +43,7 @@ HEALTHY_PHASES = ("warm-up", "steady")
 
 
 def _settings() -> StackSettings:
-    # Inside the repository, like tests/local_stack: when tests run as root, Postgres runs as an
-    # unprivileged user that must reach its data directory. Ports 57421-57431: the main stack
-    # has 543xx, tests/local_stack 554xx, tests/mcp 564xx.
-    return StackSettings(
-        state_dir=REPO_ROOT / ".stack" / "hostile-faults",
-        api_port=57421,
-        db_port=57422,
-        rest_port=57423,
-        rest_admin_port=57424,
-        edge_api_port=57430,
-        edge_mcp_port=57431,
-    )
+    return second_stack_settings("hostile-faults", 26421)
 
 
 @pytest.fixture(scope="module")

@@ -21,25 +21,13 @@ from local_stack import postgres, postgrest
 from local_stack.processes import StackError
 from local_stack.settings import REPO_ROOT, StackSettings
 from local_stack.stack import LocalStack
-from tests.support import supabase_client
+from tests.support import second_stack_settings, supabase_client
 
 STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"}
 
 
 def _settings() -> StackSettings:
-    # Ports below Linux's ephemeral range (32768-60999): under load, a client socket's own
-    # port (in TIME-WAIT) can otherwise take the port a restarted server wants.
-    # Inside the repository (not /tmp/pytest-of-root, which is private to root): when tests run
-    # as root, Postgres runs as an unprivileged user that must reach its data directory.
-    return StackSettings(
-        state_dir=REPO_ROOT / ".stack" / "lifecycle-test",
-        api_port=25421,
-        db_port=25422,
-        rest_port=25423,
-        rest_admin_port=25424,
-        edge_api_port=25430,
-        edge_mcp_port=25431,
-    )
+    return second_stack_settings("lifecycle-test", 25421)
 
 
 @pytest.fixture(scope="module")
