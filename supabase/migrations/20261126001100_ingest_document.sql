@@ -6,6 +6,27 @@
 -- Idempotent: the same text ingested again into the same place (same owner, workspace and
 -- content hash) returns the existing document instead of a copy, so a client may retry freely.
 -- Runs as the caller: the documents and chunks policies decide, as for any other write.
+-- Both writers below take chunks as [{"content": ..., "embedding": [...]}, ...]; one check for both.
+create function private.check_chunk_list(chunks jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if chunks is null or jsonb_typeof(chunks) <> 'array' or jsonb_array_length(chunks) = 0 then
+    raise exception 'chunks must be a non-empty JSON array of {"content", "embedding"}'
+      using errcode = '22023';
+  end if;
+  if jsonb_array_length(chunks) > 10000 then
+    raise exception 'chunks must hold at most 10000 items, not %', jsonb_array_length(chunks)
+      using errcode = '22023';
+  end if;
+end
+$$;
+revoke execute on function private.check_chunk_list(jsonb) from public;
+grant execute on function private.check_chunk_list(jsonb) to authenticated, service_role;
+
 create function public.ingest_document(
   title text,
   content_hash text,
@@ -27,14 +48,7 @@ declare
   existing_id uuid;
   inserted integer;
 begin
-  if chunks is null or jsonb_typeof(chunks) <> 'array' or jsonb_array_length(chunks) = 0 then
-    raise exception 'chunks must be a non-empty JSON array of {"content", "embedding"}'
-      using errcode = '22023';
-  end if;
-  if jsonb_array_length(chunks) > 10000 then
-    raise exception 'chunks must hold at most 10000 items, not %', jsonb_array_length(chunks)
-      using errcode = '22023';
-  end if;
+  perform private.check_chunk_list(chunks);
 
   insert into public.documents as d
     (title, content_hash, embedding_model, source, category, metadata, workspace_id)
@@ -97,10 +111,7 @@ declare
   kept integer;
   previous jsonb;
 begin
-  if chunks is null or jsonb_typeof(chunks) <> 'array' or jsonb_array_length(chunks) = 0 then
-    raise exception 'chunks must be a non-empty JSON array of {"content", "embedding"}'
-      using errcode = '22023';
-  end if;
+  perform private.check_chunk_list(chunks);
 
   -- The caller must be allowed to edit the document (the policy's USING clause decides).
   update public.documents d

@@ -301,3 +301,31 @@ def test_writes_reject_bad_rows_and_keep_nothing(
     assert response.json()["code"] == code
     assert message in response.json()["message"]
     assert db.execute(count, (user.id,)).fetchone() == before
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [[], "not a list", None, [{"content": "x"}] * 10_001],
+    ids=["empty", "a string", "null", "too many"],
+)
+def test_ingest_rejects_a_bad_chunk_list_and_stores_nothing(
+    stack: LocalStack, db: psycopg.Connection, author: tuple[User, str, str], chunks: Any
+) -> None:
+    user, token, _ = author
+    before = db.execute(
+        "select count(*) from public.documents where owner_id = %s", (user.id,)
+    ).fetchone()
+    with rest_client(stack, token) as http:
+        response = http.post(
+            "/rpc/ingest_document",
+            json={"title": "t", "content_hash": "9" * 64, "embedding_model": "m", "chunks": chunks},
+        )
+    assert response.status_code == 400
+    assert response.json()["code"] == "22023"
+    assert response.json()["message"].startswith("chunks must")
+    assert (
+        db.execute(
+            "select count(*) from public.documents where owner_id = %s", (user.id,)
+        ).fetchone()
+        == before
+    )
