@@ -11,6 +11,7 @@ import {
   type RunOptions,
 } from "./handler.ts";
 import { base64UrlEncode, createJwksCache, createVerifier, type FetchLike } from "./jwt.ts";
+import { hmacSign } from "./testing.ts";
 
 const SECRET = "handler-test-secret-with-more-than-32-bytes-0123456789";
 const URL_ = "http://localhost:54321/functions/v1/embed";
@@ -19,27 +20,8 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 // ---------------------------------------------------------------------------------------------
 // Tokens
 
-async function hmacToken(
-  keyBytes: Uint8Array<ArrayBuffer>,
-  header: Record<string, unknown>,
-  claims: Record<string, unknown>,
-): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    keyBytes,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const input = `${base64UrlEncode(JSON.stringify(header))}.${
-    base64UrlEncode(JSON.stringify(claims))
-  }`;
-  const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(input));
-  return `${input}.${base64UrlEncode(new Uint8Array(signature))}`;
-}
-
 function signHs256(claims: Record<string, unknown>, secret = SECRET): Promise<string> {
-  return hmacToken(new TextEncoder().encode(secret), { alg: "HS256", typ: "JWT" }, claims);
+  return hmacSign(new TextEncoder().encode(secret), { alg: "HS256", typ: "JWT" }, claims);
 }
 
 function userClaims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -355,7 +337,7 @@ Deno.test("401: HS256 token signed with the JWKS public key (algorithm confusion
     }),
   });
   for (const material of [new TextEncoder().encode(JSON.stringify(jwk)), spki]) {
-    const token = await hmacToken(material, { alg: "HS256", typ: "JWT", kid: "k1" }, userClaims());
+    const token = await hmacSign(material, { alg: "HS256", typ: "JWT", kid: "k1" }, userClaims());
     for (const handler of [jwksOnly, withSecret]) {
       await expectInvalidToken(
         await handler(post({ input: "x" }, { authorization: `Bearer ${token}` })),

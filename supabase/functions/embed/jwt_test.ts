@@ -16,6 +16,7 @@ import {
   type JwtErrorCode,
   verifierFromEnv,
 } from "./jwt.ts";
+import { encodeParts, hmacSign } from "./testing.ts";
 
 const SECRET = "test-secret-that-is-at-least-32-bytes-long-0123456789";
 const JWKS_URL = "https://project.example/auth/v1/.well-known/jwks.json";
@@ -24,27 +25,6 @@ const NOW = NOW_MS / 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Token minting
-
-function encodeParts(header: Record<string, unknown>, claims: Record<string, unknown>): string {
-  return `${base64UrlEncode(JSON.stringify(header))}.${base64UrlEncode(JSON.stringify(claims))}`;
-}
-
-async function hmacSign(
-  keyBytes: Uint8Array<ArrayBuffer>,
-  header: Record<string, unknown>,
-  claims: Record<string, unknown>,
-): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    keyBytes,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const input = encodeParts(header, claims);
-  const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(input));
-  return `${input}.${base64UrlEncode(new Uint8Array(signature))}`;
-}
 
 function signHs256(
   claims: Record<string, unknown>,
