@@ -5,6 +5,8 @@ import os
 
 import uvicorn
 
+from knowledge_core.serving import UVICORN_OPTIONS
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -27,12 +29,8 @@ def main() -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
-        log_config=None,
-        # Longer than client pools keep idle connections, as behind a load balancer.
-        timeout_keep_alive=75,
-        access_log=False,
+        **UVICORN_OPTIONS,
     )
 
 

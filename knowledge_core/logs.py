@@ -4,12 +4,13 @@ Shared by the API (standard output) and the MCP server (standard error: over std
 output carries the protocol and one stray line would corrupt it).
 """
 
-import json
 import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+import orjson
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
@@ -37,7 +38,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
@@ -48,5 +49,6 @@ def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
     root.setLevel(level.upper())
     # uvicorn's access log repeats what our request log says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx", "httpcore", "sentence_transformers"):
+    # The MCP SDK's stateless transport says "Terminating session: None" after every request.
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "mcp.server.streamable_http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,11 +3,18 @@
 Every request carries the project's anon key as `apikey` (the gateway wants a project key) and the
 caller's JWT as `Authorization`, so PostgREST switches to the caller's role and RLS decides. The
 service-role key is never used here.
+
+The client is aiohttp with orjson: under concurrency httpx spent more CPU per search than
+PostgREST itself (README, "The edge's cost"), and every search sends 384 floats each way.
 """
 
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
+import orjson
 
 from knowledge_core.errors import (
     Conflict,
@@ -23,40 +30,99 @@ from knowledge_core.errors import (
 from knowledge_core.settings import Settings
 from knowledge_core.tokens import Caller
 
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class RestResponse:
+    """What PostgREST answered: status, headers and the body, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    reason: str = ""
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
 
 class RestPool:
     """One HTTP connection pool to PostgREST for the whole process."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None):
-        self.client = httpx.AsyncClient(
-            base_url=settings.rest_url,
-            headers={"apikey": settings.supabase_anon_key.get_secret_value()},
-            timeout=httpx.Timeout(settings.postgrest_timeout_seconds, connect=3.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-            transport=transport,
+    def __init__(self, settings: Settings) -> None:
+        self.base_url = settings.rest_url
+        self._api_key = settings.supabase_anon_key.get_secret_value()
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.postgrest_timeout_seconds, sock_connect=3.0
         )
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the running event loop (aiohttp binds a session to it)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"apikey": self._api_key},
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=100),
+                json_serialize=lambda value: orjson.dumps(value).decode(),
+                # PostgREST's answers are ours to read as they come; no cookies to keep.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        return self._session
 
     def bind(self, caller: Caller, request_id: str | None = None) -> "CallerRest":
-        return CallerRest(self.client, caller, request_id)
+        return CallerRest(self, caller, request_id)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        timeout: float | None = None,
+    ) -> RestResponse:
+        """One request to PostgREST; a transport failure or time-out is Unavailable."""
+        data = None if json is None else orjson.dumps(json)
+        if data is not None:
+            headers = {**JSON, **headers}
+        try:
+            async with self.session.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                params=params,
+                data=data,
+                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+            ) as response:
+                body = await response.read()
+                return RestResponse(response.status, response.headers, body, response.reason or "")
+        except TimeoutError as error:
+            raise Unavailable("PostgREST did not answer in time", service="postgrest") from error
+        except aiohttp.ClientError as error:
+            raise Unavailable("PostgREST cannot be reached", service="postgrest") from error
 
     async def ready(self) -> None:
         """Raise Unavailable unless PostgREST answers and has its database."""
-        try:
-            response = await self.client.head("/", timeout=3.0)
-        except httpx.TransportError as error:
-            raise Unavailable("PostgREST cannot be reached", service="postgrest") from error
-        if response.status_code >= 500:
+        response = await self.request("HEAD", "/", headers={}, timeout=3.0)
+        if response.status >= 500:
             raise Unavailable("PostgREST has no database connection", service="database")
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            # Let the connector's transports close before the loop ends (aiohttp's advice).
+            await asyncio.sleep(0)
 
 
 class CallerRest:
     """PostgREST as one caller: their token on every request."""
 
-    def __init__(self, client: httpx.AsyncClient, caller: Caller, request_id: str | None):
-        self._client = client
+    def __init__(self, pool: RestPool, caller: Caller, request_id: str | None):
+        self._pool = pool
         self.caller = caller
         self._headers = {"Authorization": f"Bearer {caller.token}"}
         if request_id:
@@ -71,8 +137,9 @@ class CallerRest:
         headers = {"Prefer": "count=exact"} if count else {}
         response = await self._request("GET", f"/{table}", params=params, headers=headers)
         total = None
-        if count and "content-range" in response.headers:
-            tail = response.headers["content-range"].rsplit("/", 1)[-1]
+        content_range = response.headers.get("content-range")
+        if count and content_range is not None:
+            tail = content_range.rsplit("/", 1)[-1]
             total = int(tail) if tail.isdigit() else None
         rows: list[dict[str, Any]] = response.json()
         return rows, total
@@ -103,35 +170,36 @@ class CallerRest:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
-        return response.json() if response.content else None
+        return response.json()
 
     async def _request(
-        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        try:
-            response = await self._client.request(
-                method, path, headers={**self._headers, **(headers or {})}, **kwargs
-            )
-        except httpx.TimeoutException as error:
-            raise Unavailable("PostgREST did not answer in time", service="postgrest") from error
-        except httpx.TransportError as error:
-            raise Unavailable("PostgREST cannot be reached", service="postgrest") from error
-        if response.status_code >= 400:
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+    ) -> RestResponse:
+        response = await self._pool.request(
+            method, path, headers={**self._headers, **(headers or {})}, params=params, json=json
+        )
+        if response.status >= 400:
             raise error_from_response(response)
         return response
 
 
-def error_from_response(response: httpx.Response) -> KnowledgeBaseError:
+def error_from_response(response: RestResponse) -> KnowledgeBaseError:
     """PostgREST's {code, message, details, hint} and status, as one of our errors."""
     try:
         body = response.json()
-    except ValueError:
+    except orjson.JSONDecodeError:
         body = {}
     if not isinstance(body, dict):
         body = {}
     code = str(body.get("code") or "")
-    message = str(body.get("message") or response.reason_phrase)
-    status = response.status_code
+    message = str(body.get("message") or response.reason or f"HTTP {response.status}")
+    status = response.status
     error: KnowledgeBaseError
     if status == 401:
         error = InvalidToken(message)

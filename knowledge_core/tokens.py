@@ -5,6 +5,7 @@ rate-limit; PostgREST checks again and Postgres RLS is the authority.
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ from knowledge_core.settings import Settings
 
 ASYMMETRIC = {"RS256": "RSA", "ES256": "EC"}
 LEEWAY_SECONDS = 30
+# Verified tokens remembered, each until it expires: a client sends the same token on every
+# request, and checking its signature again each time was a measurable share of the edge's CPU.
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class TokenVerifier:
         self._fetched_at = float("-inf")
         self._min_refresh = jwks_min_refresh_seconds
         self._lock = asyncio.Lock()
+        # Keyed by the whole token, signature included: only the very same token is a hit.
+        self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> "TokenVerifier":
@@ -77,6 +83,21 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Caller:
+        """The caller a good token names; InvalidToken for any other."""
+        kept = self._verified.get(token)
+        if kept is not None:
+            caller, valid_until = kept
+            if time.time() < valid_until:
+                return caller
+            del self._verified[token]
+        caller = await self._verify(token)
+        # As long as jwt.decode itself would still accept it: until exp, plus the same leeway.
+        self._verified[token] = (caller, float(caller.claims["exp"]) + LEEWAY_SECONDS)
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return caller
+
+    async def _verify(self, token: str) -> Caller:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:

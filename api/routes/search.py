@@ -1,10 +1,11 @@
 """/v1/search: find the passages that answer a question."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.deps import CallerKB
 from api.errors import ERROR_RESPONSES
+from api.responses import model_response
 from knowledge_core.models import SearchHit, SearchQuery
 
 router = APIRouter(prefix="/v1/search", tags=["search"], responses=ERROR_RESPONSES)
@@ -17,8 +18,9 @@ class SearchResults(BaseModel):
 
 
 @router.post("", response_model=SearchResults, summary="Search the knowledge base")
-async def search(query: SearchQuery, kb: CallerKB) -> SearchResults:
+async def search(query: SearchQuery, kb: CallerKB) -> Response:
     """Semantic (vector) or hybrid (vector + full text) search over what you may read. Each
     result carries document and chunk ids, scores and metadata for citations."""
     hits = await kb.search(query)
-    return SearchResults(mode=query.mode, embedding_model=kb.knowledge.embedder.model, results=hits)
+    model = kb.knowledge.embedder.model
+    return model_response(SearchResults(mode=query.mode, embedding_model=model, results=hits))

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from knowledge_core.errors import KnowledgeBaseError
 from knowledge_core.logs import configure_logging
+from knowledge_core.serving import UVICORN_OPTIONS
 from knowledge_core.settings import Settings
 from knowledge_mcp.server import create_server, http_app, mcp_url, public_url
 
@@ -130,13 +131,9 @@ def _serve_http(settings: Settings, forwarded_allow_ips: str) -> int:
         return 2
     config = uvicorn.Config(
         http_app(server, settings),
-        proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
-        log_config=None,
-        access_log=False,
         lifespan="on",
-        # Longer than client pools keep idle connections, as behind a load balancer.
-        timeout_keep_alive=75,
+        **UVICORN_OPTIONS,
     )
     _AnnouncingServer(config, mcp_url(settings), public_url(settings)).run(sockets=[sock])
     return 0
