@@ -7,10 +7,11 @@ and MCP embed the query text themselves: one untimed call first puts that text i
 cache of query embeddings, so the timed calls compare HTTP paths, not model calls. Every path
 searches the same rows with the same arguments (the ones the edge sends), as the same user.
 
-Load: closed loops at concurrency 1, 8 and 32 from aiohttp (httpx's pool has a known throughput
-ceiling under concurrency, httpx issue 3215: it is run beside aiohttp on the direct path and the
-API to show how much the client itself costs). Client, servers and Postgres share this machine's
-cores, so figures are ratios to path (a) measured in the same repeat.
+Load: closed loops at concurrency 1, 8 and 32 from aiohttp (a light client: its own CPU is
+reported too). Client, servers and Postgres share this machine's cores, so latencies are compared
+as ratios to path (a) measured in the same repeat, and every load also reads the CPU time each
+process spent (gateway, PostgREST, Postgres, API, MCP, load client): per request, that is what
+each hop costs whatever else the machine is doing.
 """
 
 import asyncio
@@ -24,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import numpy as np
 import psycopg
 
 from bench.config import CONCURRENCY, K, Profile
 from bench.corpus import Corpus
+from bench.cpu import CpuGroup, per_request_ms, snapshot, stack_groups
 from bench.env import StackEnv
 from bench.processes import edge_process, free_port, http_ok
 from bench.report import Report, Table, fmt_spread
@@ -129,12 +130,12 @@ def count_rows(key: str, payload: Any) -> int:
 
 
 @contextlib.contextmanager
-def mcp_endpoint(env: StackEnv, out_dir: Path) -> Iterator[str]:
-    """The stack's MCP server if it runs, else one of our own if knowledge_mcp can serve."""
+def mcp_endpoint(env: StackEnv, out_dir: Path) -> Iterator[tuple[str, int | None]]:
+    """The stack's MCP server if it runs, else one of our own; its URL and process id."""
     status = env.stack.status_env()
     url = status.get("KB_MCP_URL")
     if url and http_ok(url.removesuffix("/mcp") + "/health/ready"):
-        yield url  # the stack's own MCP server, as the API is the stack's
+        yield url, env.stack.pids()["mcp"]  # the stack's own MCP server, as the API is
         return
     if importlib.util.find_spec("knowledge_mcp.__main__") is None:
         raise RuntimeError("knowledge_mcp has no server (no knowledge_mcp.__main__)")
@@ -146,7 +147,7 @@ def mcp_endpoint(env: StackEnv, out_dir: Path) -> Iterator[str]:
         ready_path="/health/ready",
         log_file=out_dir / "logs" / "mcp.log",
     ) as process:
-        yield f"{process.url}/mcp"
+        yield f"{process.url}/mcp", process.pid
 
 
 class McpPool:
@@ -231,18 +232,6 @@ async def _aiohttp_load(target: HttpTarget, concurrency: int, profile: Profile) 
         return await _loop(call, concurrency, profile)
 
 
-async def _httpx_load(target: HttpTarget, concurrency: int, profile: Profile) -> LoadRun:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-
-        async def call() -> None:
-            r = await client.post(target.url, content=target.body, headers=target.headers)
-            if r.status_code != 200:
-                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
-
-        return await _loop(call, concurrency, profile)
-
-
 async def _loop(call: Call, concurrency: int, profile: Profile) -> LoadRun:
     return await closed_loop(
         call,
@@ -282,8 +271,30 @@ async def _check(targets: list[HttpTarget]) -> dict[str, int]:
     return rows
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One load, and the CPU milliseconds each process spent per request during it."""
+
+    run: LoadRun
+    cpu_ms: dict[str, float]
+
+
+async def _measured(load: Load, concurrency: int, groups: list[CpuGroup]) -> Measured:
+    before = snapshot(groups)
+    run = await load(concurrency)
+    after = snapshot(groups)
+    # Warm-up calls (see _loop) ran inside the window too.
+    requests = len(run.latencies_ms) + run.errors + 2 * concurrency
+    return Measured(run, per_request_ms(before, after, requests))
+
+
 async def _run_loads(
-    targets: list[HttpTarget], mcp_url: str | None, token: str, profile: Profile, report: Report
+    targets: list[HttpTarget],
+    mcp_url: str | None,
+    token: str,
+    profile: Profile,
+    report: Report,
+    groups: list[CpuGroup],
 ) -> dict[str, Any]:
     rows = await _check(targets)
     pool: McpPool | None = None
@@ -299,9 +310,6 @@ async def _run_loads(
     paths: list[tuple[str, str, Load]] = [
         (t.key, "aiohttp", _bind(_aiohttp_load, t, profile)) for t in targets
     ]
-    paths += [
-        (t.key, "httpx", _bind(_httpx_load, t, profile)) for t in targets if t.key in ("rpc", "api")
-    ]
     if pool is not None:
         mcp_call = pool.call
 
@@ -309,14 +317,15 @@ async def _run_loads(
             return await _loop(mcp_call, concurrency, profile)
 
         paths.append(("mcp", "mcp sdk", mcp_load))
-    samples: dict[tuple[str, str, int], list[LoadRun]] = {}
+    samples: dict[tuple[str, str, int], list[Measured]] = {}
     try:
         for r in range(profile.repeats):
             for c in CONCURRENCY:
                 order = paths[r % len(paths) :] + paths[: r % len(paths)]
                 for key, client, load in order:
                     report.progress(f"edge: repeat {r + 1}, concurrency {c}, {key} via {client}")
-                    samples.setdefault((key, client, c), []).append(await load(c))
+                    measured = await _measured(load, c, groups)
+                    samples.setdefault((key, client, c), []).append(measured)
     finally:
         if pool is not None:
             await pool.aclose()
@@ -339,20 +348,24 @@ def measure_edge(
     labels["mcp"] = "(c) MCP tool over streamable HTTP"
     with ExitStack() as stack:
         mcp_url: str | None = None
+        mcp_pid: int | None = None
         mcp_note: str | None = None
         try:
-            mcp_url = stack.enter_context(mcp_endpoint(env, report.out_dir))
+            mcp_url, mcp_pid = stack.enter_context(mcp_endpoint(env, report.out_dir))
         except Exception as error:  # not there yet, or cannot start: say so, do not fail
             mcp_note = f"{type(error).__name__}: {error}"[:300]
-        loads = asyncio.run(_run_loads(targets, mcp_url, token, profile, report))
+        pids = {**env.stack.pids(), "mcp": mcp_pid}
+        groups = stack_groups(pids, env.stack.settings.pgdata)
+        loads = asyncio.run(_run_loads(targets, mcp_url, token, profile, report, groups))
     mcp_note = mcp_note or loads["mcp_note"]
     figures: dict[str, Any] = {"rows_returned": loads["rows"], "mcp": None, "paths": {}}
     if mcp_url is not None:
         whose = "the stack's" if mcp_url == env.stack.status_env().get("KB_MCP_URL") else "ours"
         figures["mcp_server"] = f"{mcp_url} ({whose})"
-    samples: dict[tuple[str, str, int], list[LoadRun]] = loads["samples"]
-    for (key, client, c), runs in samples.items():
-        base = samples[("rpc", "aiohttp", c)]
+    samples: dict[tuple[str, str, int], list[Measured]] = loads["samples"]
+    for (key, client, c), measured in samples.items():
+        runs = [m.run for m in measured]
+        base = [m.run for m in samples[("rpc", "aiohttp", c)]]
         latency = repeated([r.latencies_ms for r in runs], [r.per_second for r in runs])
         entry = figures["paths"].setdefault(
             f"{key}/{client}", {"label": labels[key], "client": client, "levels": {}}
@@ -365,6 +378,11 @@ def measure_edge(
             "throughput_vs_rpc": ratio_spread(
                 [r.per_second for r in runs], [b.per_second for b in base]
             ),
+            # Median over repeats of each process's CPU ms per request.
+            "cpu_ms": {
+                name: float(np.median([m.cpu_ms[name] for m in measured]))
+                for name in measured[0].cpu_ms
+            },
         }
     figures["mcp"] = (
         "available" if "mcp/mcp sdk" in figures["paths"] else f"not available: {mcp_note}"
@@ -434,5 +452,34 @@ def _print(report: Report, figures: dict[str, Any]) -> None:
             "the SDK validates each result against the tool's output schema, as agents' clients do"
         )
     report.table(table)
+    _print_cpu(report, figures)
     if figures["mcp"] != "available":
         report.say("MCP: not available")
+
+
+CPU_PARTS = ("gateway", "postgrest", "postgres", "api", "mcp", "load client")
+
+
+def _print_cpu(report: Report, figures: dict[str, Any]) -> None:
+    table = Table(
+        "3b. CPU milliseconds per request, by process (median over repeats)",
+        ["path", "conc.", *CPU_PARTS, "all"],
+    )
+    for c in CONCURRENCY:
+        for entry in figures["paths"].values():
+            level = entry["levels"].get(c)
+            if level is None:
+                continue
+            cpu: dict[str, float] = level["cpu_ms"]
+            table.add(
+                entry["label"],
+                c,
+                *(f"{cpu[part]:.2f}" if part in cpu else "-" for part in CPU_PARTS),
+                f"{sum(cpu.values()):.2f}",
+            )
+    table.notes += [
+        "user + system CPU time of each process over the load (warm-up included), divided by the "
+        "requests it served; Postgres counts its postmaster and every backend",
+        "a process that is not on a path still shows what it spent meanwhile (idle: about 0)",
+    ]
+    report.table(table)
