@@ -19,7 +19,7 @@ import contextlib
 import importlib.util
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from bench.config import CONCURRENCY, K, Profile
 from bench.corpus import Corpus
 from bench.cpu import CpuGroup, per_request_ms, snapshot, stack_groups
 from bench.env import StackEnv
-from bench.processes import edge_process, free_port, http_ok
+from bench.processes import EdgeProcess, edge_process, free_port, http_ok
 from bench.report import Report, Table, fmt_spread
 from bench.stats import Repeated, ratio_spread, repeated
 from bench.timing import LoadRun, closed_loop
@@ -121,6 +121,7 @@ def http_targets(env: StackEnv, token: str, vector: list[float]) -> list[HttpTar
 
 
 def count_rows(key: str, payload: Any) -> int:
+    """Rows of one answer of an HTTP path."""
     if key in ("rpc", "gateway"):
         return len(payload)
     return len(payload["results"])
@@ -148,6 +149,18 @@ def mcp_endpoint(env: StackEnv, out_dir: Path) -> Iterator[tuple[str, int | None
         log_file=out_dir / "logs" / "mcp.log",
     ) as process:
         yield f"{process.url}/mcp", process.pid
+
+
+def mcp_floor(out_dir: Path) -> AbstractContextManager[EdgeProcess]:
+    """bench/mcp_floor.py: the SDK's own cost per call, beside the real server's."""
+    port = free_port()
+    return edge_process(
+        ["bench.mcp_floor", "--port", str(port)],
+        port=port,
+        env={},
+        ready_path="/health/ready",
+        log_file=out_dir / "logs" / "mcp_floor.log",
+    )
 
 
 class McpPool:
@@ -288,35 +301,38 @@ async def _measured(load: Load, concurrency: int, groups: list[CpuGroup]) -> Mea
     return Measured(run, per_request_ms(before, after, requests))
 
 
+def _mcp_load(pool: McpPool, profile: Profile) -> Load:
+    async def at(concurrency: int) -> LoadRun:
+        return await _loop(pool.call, concurrency, profile)
+
+    return at
+
+
 async def _run_loads(
     targets: list[HttpTarget],
-    mcp_url: str | None,
+    mcp_urls: dict[str, str],
     token: str,
     profile: Profile,
     report: Report,
     groups: list[CpuGroup],
 ) -> dict[str, Any]:
+    """Every path at every concurrency, `repeats` times; `mcp_urls` maps a path key to a server."""
     rows = await _check(targets)
-    pool: McpPool | None = None
-    mcp_note: str | None = None
-    if mcp_url is not None:
-        pool = McpPool(mcp_url, token)
-        try:
-            rows["mcp"] = await pool.open(max(CONCURRENCY))
-        except Exception as error:  # any failure: report MCP as not available, go on
-            mcp_note = f"{type(error).__name__}: {error}"[:300]
-            await pool.aclose()
-            pool = None
     paths: list[tuple[str, str, Load]] = [
         (t.key, "aiohttp", _bind(_aiohttp_load, t, profile)) for t in targets
     ]
-    if pool is not None:
-        mcp_call = pool.call
-
-        async def mcp_load(concurrency: int) -> LoadRun:
-            return await _loop(mcp_call, concurrency, profile)
-
-        paths.append(("mcp", "mcp sdk", mcp_load))
+    pools: list[McpPool] = []
+    mcp_note: str | None = None
+    for key, url in mcp_urls.items():
+        pool = McpPool(url, token)
+        try:
+            rows[key] = await pool.open(max(CONCURRENCY))
+        except Exception as error:  # any failure: report that server as not available, go on
+            mcp_note = f"{key}: {type(error).__name__}: {error}"[:300]
+            await pool.aclose()
+            continue
+        pools.append(pool)
+        paths.append((key, "mcp sdk", _mcp_load(pool, profile)))
     samples: dict[tuple[str, str, int], list[Measured]] = {}
     try:
         for r in range(profile.repeats):
@@ -327,7 +343,8 @@ async def _run_loads(
                     measured = await _measured(load, c, groups)
                     samples.setdefault((key, client, c), []).append(measured)
     finally:
-        if pool is not None:
+        # Last opened, first closed: anyio's cancel scopes of the sessions nest in that order.
+        for pool in reversed(pools):
             await pool.aclose()
     return {"rows": rows, "samples": samples, "mcp_note": mcp_note}
 
@@ -346,6 +363,7 @@ def measure_edge(
     targets = http_targets(env, token, query_vector())
     labels = {t.key: t.label for t in targets}
     labels["mcp"] = "(c) MCP tool over streamable HTTP"
+    labels["mcp_floor"] = "(c0) MCP SDK alone: a tool that does nothing"
     with ExitStack() as stack:
         mcp_url: str | None = None
         mcp_pid: int | None = None
@@ -354,9 +372,12 @@ def measure_edge(
             mcp_url, mcp_pid = stack.enter_context(mcp_endpoint(env, report.out_dir))
         except Exception as error:  # not there yet, or cannot start: say so, do not fail
             mcp_note = f"{type(error).__name__}: {error}"[:300]
-        pids = {**env.stack.pids(), "mcp": mcp_pid}
+        floor = stack.enter_context(mcp_floor(report.out_dir))
+        pids = {**env.stack.pids(), "mcp": mcp_pid, "mcp floor": floor.pid}
         groups = stack_groups(pids, env.stack.settings.pgdata)
-        loads = asyncio.run(_run_loads(targets, mcp_url, token, profile, report, groups))
+        mcp_urls = {"mcp": mcp_url} if mcp_url is not None else {}
+        mcp_urls["mcp_floor"] = f"{floor.url}/mcp"
+        loads = asyncio.run(_run_loads(targets, mcp_urls, token, profile, report, groups))
     mcp_note = mcp_note or loads["mcp_note"]
     figures: dict[str, Any] = {"rows_returned": loads["rows"], "mcp": None, "paths": {}}
     if mcp_url is not None:
@@ -397,7 +418,7 @@ def _p50(run: LoadRun) -> float:
 
 def _print(report: Report, figures: dict[str, Any]) -> None:
     table = Table(
-        "3. The edge's overhead: the same search by four paths (ratios to (a) in the same repeat)",
+        "3. The edge's overhead: the same search by each path (ratios to (a) in the same repeat)",
         [
             "path",
             "client",
@@ -457,7 +478,7 @@ def _print(report: Report, figures: dict[str, Any]) -> None:
         report.say("MCP: not available")
 
 
-CPU_PARTS = ("gateway", "postgrest", "postgres", "api", "mcp", "load client")
+CPU_PARTS = ("gateway", "postgrest", "postgres", "api", "mcp", "mcp floor", "load client")
 
 
 def _print_cpu(report: Report, figures: dict[str, Any]) -> None:
@@ -481,5 +502,7 @@ def _print_cpu(report: Report, figures: dict[str, Any]) -> None:
         "user + system CPU time of each process over the load (warm-up included), divided by the "
         "requests it served; Postgres counts its postmaster and every backend",
         "a process that is not on a path still shows what it spent meanwhile (idle: about 0)",
+        "(c0) is the MCP SDK's stateless streamable HTTP with a tool that does nothing "
+        "(bench/mcp_floor.py): what any tool call costs before our code runs",
     ]
     report.table(table)
