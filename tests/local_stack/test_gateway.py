@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 import httpx
@@ -120,9 +120,7 @@ def test_cors_headers_on_proxied_and_refused_answers(stack: LocalStack) -> None:
     assert "Content-Range" in proxied.headers["access-control-expose-headers"]
 
 
-def test_the_jwks_is_public_and_verifies_the_stacks_tokens(
-    stack: LocalStack, person: User
-) -> None:
+def test_the_jwks_is_public_and_verifies_the_stacks_tokens(stack: LocalStack, person: User) -> None:
     response = httpx.get(f"{stack.settings.api_url}/auth/v1/.well-known/jwks.json")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
@@ -146,7 +144,7 @@ def test_other_paths_are_a_json_404(stack: LocalStack, path: str) -> None:
 class Recorder(BaseHTTPRequestHandler):
     """An upstream that answers 200 and remembers what reached it."""
 
-    seen: list[dict[str, Any]] = []
+    seen: ClassVar[list[dict[str, Any]]] = []
 
     def _record(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
