@@ -35,22 +35,21 @@ begin
   if in_workspace is not null then
     own_filter := own_filter || format(' and c.workspace_id = %L::uuid', in_workspace);
   end if;
-  execute format($sql$
-    select
-      (select count(*)::integer from (
-         select 1 from public.document_chunks c
-         where c.owner_id = $1 %1$s
-         limit $3) own)
-      + (select count(*)::integer from (
-         select 1 from public.document_chunks c
-         where c.workspace_id = any ($2) and c.owner_id <> $1 %1$s
-         limit $3) shared)
-  $sql$, own_filter)
-  into counted
-  using (select auth.uid()),
-        array(select w from private.caller_workspace_ids('{owner,editor,viewer}') w
-              where in_workspace is null or w = in_workspace),
-        cap;
+  -- Own rows first; the workspaces' only if those did not reach the cap already.
+  execute format(
+    'select count(*)::integer from (select 1 from public.document_chunks c '
+    'where c.owner_id = $1 %s limit $2) own', own_filter)
+    into counted
+    using (select auth.uid()), cap;
+  if counted < cap then
+    execute format(
+      'select $3 + count(*)::integer from (select 1 from public.document_chunks c '
+      'where c.workspace_id = any ($1) and c.owner_id <> $2 %s limit $4 - $3) shared', own_filter)
+      into counted
+      using array(select w from private.caller_workspace_ids('{owner,editor,viewer}') w
+                  where in_workspace is null or w = in_workspace),
+            (select auth.uid()), counted, cap;
+  end if;
   return counted;
 end
 $$;
