@@ -42,7 +42,7 @@ class Profile:
     quality_queries: int
     sweep_rows: int  # section 7: the tenant sweep's table (1M with --million)
     sweep_queries: int
-    sweep_halfvec: bool = True  # section 7: also build and measure the halfvec graph
+    sweep_both_storages: bool = True  # section 7: also build the graph in the other storage
 
     def with_million(self) -> "Profile":
         return replace(

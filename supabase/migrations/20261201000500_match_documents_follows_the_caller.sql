@@ -54,7 +54,6 @@ declare
   few boolean;
   walk_sql text;
   found bigint[];
-  models text[];
 begin
   perform private.check_search_arguments(
     query_embedding, match_count, filter, match_threshold, filter_category
@@ -81,26 +80,34 @@ begin
   if few is distinct from true then
     -- The walk. Without a model filter, each model's graph is walked on its own (a model without
     -- a graph is scanned exactly) and the candidates merged: one graph never mixes two models.
-    if filter_embedding_model is not null then
-      walk_sql := format($sql$
-        select c.id, c.embedding operator(extensions.<=>) $1 as distance
-        from public.document_chunks c
-        where %s
-        -- The distance expression itself: that is what lets the planner walk the HNSW index.
-        order by c.embedding operator(extensions.<=>) $1
-        limit $5
-      $sql$, where_clause);
-    else
-      select array_agg(m.model order by m.model) into models from private.embedding_models m;
-      select string_agg(format($sql$
-        (select c.id, c.embedding operator(extensions.<=>) $1 as distance
+    -- Each branch orders by the distance expression its model's graph indexes (half precision
+    -- for a halfvec graph: 20261201000300): that is what lets the planner walk the graph. The
+    -- rows found are then ordered by their float32 distance, below.
+    select string_agg(format($sql$
+        (select c.id, %2$s as distance
          from public.document_chunks c
-         where %s and c.embedding_model = %L
-         order by c.embedding operator(extensions.<=>) $1
-         limit $5)$sql$, where_clause, m), ' union all ')
-        into walk_sql
-      from unnest(models) m;
-    end if;
+         where %1$s and c.embedding_model = %3$L
+         order by %2$s
+         limit $5)$sql$,
+        where_clause,
+        case g.index_storage
+          when 'halfvec' then
+            '(c.embedding::extensions.halfvec(384)) operator(extensions.<=>) '
+            '($1::extensions.halfvec(384))'
+          else 'c.embedding operator(extensions.<=>) $1'
+        end,
+        g.model), ' union all ')
+      into walk_sql
+    from (
+      select r.model, r.index_storage
+      from private.embedding_models r
+      where filter_embedding_model is null
+      union all
+      select filter_embedding_model,
+             (select r.index_storage from private.embedding_models r
+              where r.model = filter_embedding_model)
+      where filter_embedding_model is not null
+    ) g;
     if walk_sql is not null then
       execute format(
         'select coalesce(array_agg(w.id order by w.distance, w.id), %L) '

@@ -324,3 +324,44 @@ def test_hybrid_search_follows_the_caller_too(stack: LocalStack, crowd: Crowd) -
     assert "ts_rank_cd" in plans
     assert "Seq Scan on document_chunks" not in plans
     assert "document_chunks_fts_idx" not in plans
+
+
+@pytest.mark.slow
+def test_a_models_graph_can_be_rebuilt_in_the_other_storage(
+    stack: LocalStack, crowd: Crowd
+) -> None:
+    """add_embedding_model(model, 'vector') replaces a halfvec graph, and back; searches hold."""
+    with psycopg.connect(stack.db_url, autocommit=True) as db:
+
+        def graph() -> tuple[str, str]:
+            row = db.execute(
+                "select index_name, index_storage from private.embedding_models where model = %s",
+                (crowd.minority_model,),
+            ).fetchone()
+            assert row is not None
+            return str(row[0]), str(row[1])
+
+        def indexes() -> set[str]:
+            rows = db.execute(
+                "select indexname from pg_indexes where tablename = 'document_chunks' "
+                "and indexname like 'document_chunks_hnsw_%%'"
+            ).fetchall()
+            return {str(r[0]) for r in rows}
+
+        db.execute("select private.add_embedding_model(%s, 'vector')", (crowd.minority_model,))
+        as_vector, storage = graph()
+        assert storage == "vector" and as_vector in indexes()
+        db.execute("select private.add_embedding_model(%s)", (crowd.minority_model,))
+        as_halfvec, storage = graph()
+        assert storage == "halfvec" and as_halfvec in indexes()
+        assert as_vector not in indexes()
+        rows = search(
+            stack,
+            crowd.small,
+            crowd.queries[0],
+            match_count=K,
+            filter_embedding_model=crowd.minority_model,
+        )
+        assert [r["id"] for r in rows] == exact_top_k(
+            db, crowd.small, crowd.queries[0], K, crowd.minority_model
+        )
