@@ -87,9 +87,6 @@ begin
   if filter_workspace_id is not null then
     conditions := array_append(conditions, 'c.workspace_id = $4');
   end if;
-  if filter_embedding_model is not null then
-    conditions := array_append(conditions, format('c.embedding_model = %L', filter_embedding_model));
-  end if;
 
   -- The keyword ranking: ids in rank order (ties by id), at most candidate_count.
   if private.search_sees_few_chunks(filter_embedding_model, filter_workspace_id) then
@@ -102,11 +99,15 @@ begin
       from (
         select c.id, ts_rank_cd(c.fts, $1) as rank
         from (select * from public.document_chunks c where %s offset 0) c
-        where c.fts @@ $1
+        where c.fts @@ $1 and %s
         order by rank desc, c.id
         limit $5
       ) r
-    $sql$, array_to_string(conditions, ' and '))
+    $sql$,
+      array_to_string(conditions, ' and '),
+      -- The model outside the subquery, as in match_documents' exact scan (and for its reason).
+      case when filter_embedding_model is null then 'true'
+           else format('c.embedding_model = %L', filter_embedding_model) end)
       into keyword_ids
       using keywords, filter, filter_category, filter_workspace_id, candidate_count;
     perform set_config('enable_seqscan', seqscan, true);
@@ -116,11 +117,14 @@ begin
       from (
         select c.id, ts_rank_cd(c.fts, $1) as rank
         from public.document_chunks c
-        where c.fts @@ $1 and %s
+        where c.fts @@ $1 and %s and %s
         order by rank desc, c.id
         limit $5
       ) r
-    $sql$, array_to_string(conditions, ' and '))
+    $sql$,
+      array_to_string(conditions, ' and '),
+      case when filter_embedding_model is null then 'true'
+           else format('c.embedding_model = %L', filter_embedding_model) end)
       into keyword_ids
       using keywords, filter, filter_category, filter_workspace_id, candidate_count;
   end if;
