@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench.config import FULL, QUICK
@@ -35,7 +36,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also index 1M synthetic vectors (long; skipped by default)",
     )
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6", help="comma-separated sections to run (default: all)"
+        "--sweep-rows",
+        type=int,
+        default=None,
+        help="rows of section 7's table (default: 200k, 1M with --million, 20k with --quick)",
+    )
+    parser.add_argument(
+        "--one-storage",
+        action="store_true",
+        help="section 7: skip the graph in the other storage (vector; it builds as long)",
+    )
+    parser.add_argument(
+        "--only", default="1,2,3,4,5,6,7", help="comma-separated sections to run (default: all)"
     )
     parser.add_argument(
         "--out",
@@ -54,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     profile = QUICK if args.quick else FULL
     if args.million:
         profile = profile.with_million()
+    if args.sweep_rows is not None:
+        profile = replace(profile, sweep_rows=args.sweep_rows)
+    if args.one_storage:
+        profile = replace(profile, sweep_both_storages=False)
     report = Report(args.out)
     try:
         env = discover(need_api=3 in sections, log=report.progress)

@@ -40,9 +40,14 @@ class Profile:
     warm_queries: int
     footprint_requests: int
     quality_queries: int
+    sweep_rows: int  # section 7: the tenant sweep's table (1M with --million)
+    sweep_queries: int
+    sweep_both_storages: bool = True  # section 7: also build the graph in the other storage
 
     def with_million(self) -> "Profile":
-        return replace(self, synthetic_sizes=(*self.synthetic_sizes, 1_000_000))
+        return replace(
+            self, synthetic_sizes=(*self.synthetic_sizes, 1_000_000), sweep_rows=1_000_000
+        )
 
 
 QUICK = Profile(
@@ -62,6 +67,8 @@ QUICK = Profile(
     warm_queries=10,
     footprint_requests=80,
     quality_queries=40,
+    sweep_rows=20_000,
+    sweep_queries=10,
 )
 
 FULL = Profile(
@@ -81,4 +88,6 @@ FULL = Profile(
     warm_queries=50,
     footprint_requests=600,
     quality_queries=300,
+    sweep_rows=200_000,
+    sweep_queries=40,
 )

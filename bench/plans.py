@@ -13,9 +13,10 @@ from bench.benchdb import INDEX
 
 
 def access_path(plan: str) -> str:
-    if INDEX in plan:
+    # The shared graph these sections build, or a model's own graph (document_chunks_hnsw_...).
+    if INDEX in plan or "document_chunks_hnsw_" in plan:
         return "HNSW"
-    if "owner_id_idx" in plan:
+    if "owner_id_idx" in plan or "owner_model_idx" in plan or "workspace_model_idx" in plan:
         return "btree owner_id + sort"
     if "Seq Scan on document_chunks" in plan:
         return "seq scan + sort"

@@ -191,6 +191,45 @@ def quality(sections: dict[str, Any], out: Path) -> Path | None:
     return _save(fig, out / "6_retrieval_quality.png")
 
 
+def tenants(sections: dict[str, Any], out: Path) -> Path | None:
+    data = sections.get("7_tenants")
+    if not data:
+        return None
+    callers = list(data["callers"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.4
+    for i, mode in enumerate(("semantic", "hybrid")):
+        xs = [j + i * width for j in range(len(callers))]
+        figures = [data["callers"][c][mode] for c in callers]
+        axes[0].bar(xs, [f["p95_ms"] for f in figures], width, label=f"{mode} p95")
+        axes[0].scatter(xs, [f["p50_ms"] for f in figures], color="black", s=10, zorder=3)
+        axes[1].bar(xs, [f["recall"] for f in figures], width, label=mode)
+        for x, f in zip(xs, figures, strict=True):
+            axes[0].annotate(
+                "walk" if "walk" in f["plan"] else "exact",
+                (x, f["p95_ms"]),
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                rotation=90,
+            )
+    labels = [
+        f"{c.replace(' (', chr(10) + '(')}\n{data['callers'][c]['rows']:,} rows" for c in callers
+    ]
+    for ax in axes:
+        ax.set_xticks([j + width / 2 for j in range(len(callers))], labels, fontsize=6)
+        ax.legend(fontsize=7)
+    axes[0].axhline(15, color="tab:blue", linestyle=":", linewidth=1)
+    axes[0].axhline(30, color="tab:orange", linestyle=":", linewidth=1)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("ms, log scale (bars p95, dots p50; dotted: targets 15 / 30)")
+    axes[1].axhline(0.95, color="grey", linestyle=":", linewidth=1)
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_ylabel("recall@10 vs exact scan of the caller's rows")
+    fig.suptitle(f"Tenant sweep, {data['rows']:,} rows, as each caller (plan: match_documents')")
+    return _save(fig, out / "7_tenant_sweep.png")
+
+
 PLOTS: tuple[Callable[[dict[str, Any], Path], Path | None], ...] = (
     recall_latency,
     hnsw_build,
@@ -199,6 +238,7 @@ PLOTS: tuple[Callable[[dict[str, Any], Path], Path | None], ...] = (
     ingest,
     footprint,
     quality,
+    tenants,
 )
 
 

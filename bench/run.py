@@ -23,8 +23,11 @@ from bench.s3_edge import measure_edge
 from bench.s4_ingest import measure_ingest
 from bench.s5_footprint import measure_footprint
 from bench.s6_quality import measure_quality
+from bench.s7_tenants import measure_tenants
 
 DATABASE_SECTIONS = {1, 2, 6}
+# Sections that need the real corpus embedded (minutes the first time; cached after).
+EMBEDDING_SECTIONS = {1, 2, 3, 6}
 NAMES = {
     1: "1_index",
     2: "2_filtered",
@@ -32,6 +35,7 @@ NAMES = {
     4: "4_ingest",
     5: "5_footprint",
     6: "6_quality",
+    7: "7_tenants",
 }
 
 
@@ -67,12 +71,13 @@ class Runner:
 
     def run(self) -> None:
         count = self.profile.corpus_chunks or len(self.corpus.passages)
-        self.embeddings = passage_embeddings(
-            self.corpus,
-            min(count, len(self.corpus.passages)),
-            self.cache_dir,
-            self.report.progress,
-        )
+        if self.sections & EMBEDDING_SECTIONS:
+            self.embeddings = passage_embeddings(
+                self.corpus,
+                min(count, len(self.corpus.passages)),
+                self.cache_dir,
+                self.report.progress,
+            )
         self.report.data["corpus"] = {
             "source": "docstrings and comments of the Python standard library (ast, tokenize)",
             "passages_total": len(self.corpus.passages),
@@ -81,6 +86,8 @@ class Runner:
         }
         if self.sections & DATABASE_SECTIONS:
             self.guarded("scratch database sections (1, 2, 6)", self.database_sections)
+        if 7 in self.sections:
+            self.guarded("section 7 (tenant sweep and scale)", self.tenant_sweep)
         needs_user = self.sections & {3, 4, 5}
         if needs_user:
             with bench_user(self.env.stack, "edge") as user:
@@ -119,6 +126,14 @@ class Runner:
                             ),
                         ),
                     )
+
+    def tenant_sweep(self) -> None:
+        """A scratch database of its own: its table is laid out per tenant, not per share."""
+        with (
+            scratch_database(self.env, self.report.progress) as url,
+            psycopg.connect(url, autocommit=True) as db,
+        ):
+            self.report.section(NAMES[7], measure_tenants(db, url, self.profile, self.report))
 
     def datasets(self) -> Iterator[Dataset]:
         """Real first (section 6 needs the largest real one), then synthetic, made lazily: a

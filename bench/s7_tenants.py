@@ -1,0 +1,490 @@
+"""Section 7: the tenant sweep (issue 10), and the scale figures of `vector` vs `halfvec`.
+
+One scratch table of `sweep_rows` synthetic rows, laid out like a multi-tenant project:
+
+- owners of 0.01%, 0.1%, 1% and 10% of the rows, each in a workspace of their own;
+- the "100%" caller owns the rest and is a member of every one of those workspaces, so RLS shows
+  them every row of the model;
+- a workspace member who owns nothing and views the 1% owner's workspace;
+- a minority-model caller owning as many rows as the 0.1% owner, under a second model whose
+  vectors come from another latent space (another model's embeddings); it is compared with the
+  0.1% owner of the main model ("within 2x of the single-model case").
+
+Each model has its own HNSW graph (private.add_embedding_model, as production does). Every search
+runs as the caller (`set local role authenticated` with the JWT claims, as PostgREST does), through
+match_documents and hybrid_search, k = 10. For each caller: rows returned, recall@10 against the
+exact answer over the rows they may see (the same search with an exact scan of their rows;
+hybrid: RRF of the exact keyword and exact semantic rankings, computed here), p50/p95, and the
+plan match_documents chose (auto_explain, nested statements).
+
+Then the scale figures on the same table: the main model's graph as add_embedding_model builds it
+(`halfvec`: an expression index on `embedding::halfvec(384)`) and as `vector` (float32): build
+time, index size, recall@10 and p50/p95 of the bare walk at concurrency 1 and 8 (as `postgres`,
+all rows).
+"""
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from bench.config import K, Profile
+from bench.datasets import SYNTHETIC_MODEL, SYNTHETIC_SEED
+from bench.report import Report, Table
+from bench.stats import percentile
+from bench.timing import elapsed_ms, now
+from bench.vectors import copy_chunks, literal
+from tests.support import EmbeddingLike
+
+SHARES = (0.0001, 0.001, 0.01, 0.1)
+MINORITY_MODEL = "synthetic-minority-model"
+BUILD_MEMORY = "2GB"
+VOCABULARY = 5_000
+WORDS_PER_ROW = 8
+RRF_K = 50
+OTHER_INDEX = "bench_sweep_other_storage_idx"
+
+SEMANTIC = (
+    "select id from public.match_documents(%s::extensions.vector, %s, filter_embedding_model => %s)"
+)
+HYBRID = (
+    "select id from public.hybrid_search(%s, %s::extensions.vector, %s, "
+    "filter_embedding_model => %s)"
+)
+# The truth: every row the caller may see, ranked exactly (`offset 0` keeps the index walk out).
+EXACT = (
+    "select c.id from (select * from public.document_chunks c where c.embedding_model = %s "
+    "offset 0) c order by c.embedding operator(extensions.<=>) %s::extensions.vector, c.id "
+    "limit %s"
+)
+KEYWORD = (
+    "select c.id from public.document_chunks c "
+    "where c.embedding_model = %s and c.fts @@ websearch_to_tsquery('english', %s) "
+    "order by ts_rank_cd(c.fts, websearch_to_tsquery('english', %s)) desc, c.id limit %s"
+)
+WALK = {
+    "vector": (
+        "select id from public.document_chunks where embedding_model = %s "
+        "order by embedding operator(extensions.<=>) %s::extensions.vector limit %s"
+    ),
+    "halfvec": (
+        "select id from public.document_chunks where embedding_model = %s "
+        "order by (embedding::extensions.halfvec(384)) operator(extensions.<=>) "
+        "%s::extensions.halfvec(384) limit %s"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    label: str
+    user_id: str
+    model: str
+    visible: int
+
+
+def _user(db: psycopg.Connection, label: str) -> str:
+    row = db.execute(
+        """insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at)
+           values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(),
+                   'authenticated', 'authenticated',
+                   %s || '-' || gen_random_uuid() || '@bench.local', now())
+           returning id""",
+        (label,),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _workspace(db: psycopg.Connection, owner: str, viewers: Sequence[str]) -> str:
+    row = db.execute(
+        "insert into public.workspaces (name, created_by) values ('sweep', %s) returning id",
+        (owner,),
+    ).fetchone()
+    assert row is not None
+    for viewer in viewers:
+        db.execute(
+            "insert into public.workspace_members (workspace_id, user_id, role) "
+            "values (%s, %s, 'viewer')",
+            (row[0], viewer),
+        )
+    return str(row[0])
+
+
+def _document(db: psycopg.Connection, owner: str, workspace: str | None, model: str) -> str:
+    row = db.execute(
+        """insert into public.documents (owner_id, workspace_id, title, content_hash,
+                                         embedding_model)
+           values (%s, %s, 'sweep', encode(sha256(gen_random_uuid()::text::bytea), 'hex'), %s)
+           returning id""",
+        (owner, workspace, model),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+class Words:
+    """Passages of WORDS_PER_ROW words from a Zipf-like vocabulary, so full-text search has
+    common and rare terms (every row of 'synthetic passage i' would match every query)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        weights = 1 / (np.arange(VOCABULARY) + 10)
+        self.p = weights / weights.sum()
+
+    def passages(self, n: int) -> list[str]:
+        ids = self.rng.choice(VOCABULARY, size=(n, WORDS_PER_ROW), p=self.p)
+        return [" ".join(f"term{w}" for w in row) for row in ids]
+
+    def query(self) -> str:
+        a, b = self.rng.integers(100, 1000, size=2)
+        return f"term{a} or term{b}"
+
+
+def relation_bytes(db: psycopg.Connection, name: str) -> int:
+    row = db.execute("select pg_relation_size(%s::regclass)", (f"public.{name}",)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def load(db: psycopg.Connection, n: int, report: Report) -> tuple[list[Caller], dict[str, Any]]:
+    """Users, workspaces, documents and rows of the sweep; each model's graph built and timed."""
+    small = [_user(db, f"owner-{s:g}") for s in SHARES]
+    big, member, minority = (_user(db, label) for label in ("everything", "member", "minority"))
+    workspaces = [
+        _workspace(db, owner, [big, member] if share == 0.01 else [big])
+        for owner, share in zip(small, SHARES, strict=True)
+    ]
+    documents = [
+        _document(db, owner, ws, SYNTHETIC_MODEL)
+        for owner, ws in zip(small, workspaces, strict=True)
+    ]
+    documents.append(_document(db, big, None, SYNTHETIC_MODEL))
+    counts = [round(n * s) for s in SHARES]
+    counts.append(n - sum(counts))
+    assigned = np.random.default_rng(n).permutation(np.repeat(np.arange(len(counts)), counts))
+    words = Words(SYNTHETIC_SEED)
+    generator = EmbeddingLike(np.random.default_rng(SYNTHETIC_SEED))
+    report.progress(f"sweep: loading {n:,} rows of the main model")
+    started = now()
+    block = 100_000
+    for start in range(0, n, block):
+        size = min(block, n - start)
+        copy_chunks(
+            db,
+            documents,
+            assigned[start : start + size],
+            words.passages(size),
+            generator.sample(size).astype(np.float32),
+            first_index=start,
+        )
+    minority_rows = counts[1]
+    other = EmbeddingLike(np.random.default_rng(SYNTHETIC_SEED + 1))
+    copy_chunks(
+        db,
+        [_document(db, minority, None, MINORITY_MODEL)],
+        np.zeros(minority_rows, dtype=np.int64),
+        words.passages(minority_rows),
+        other.sample(minority_rows).astype(np.float32),
+    )
+    load_s = elapsed_ms(started) / 1000
+    db.execute("vacuum analyze public.document_chunks")
+    db.execute(sql.SQL("set maintenance_work_mem = {}").format(sql.Literal(BUILD_MEMORY)))
+    figures: dict[str, Any] = {"rows": n, "load_s": load_s, "graphs": {}}
+    for model in (SYNTHETIC_MODEL, MINORITY_MODEL):
+        report.progress(f"sweep: building the HNSW graph of {model}")
+        started = now()
+        row = db.execute("select private.add_embedding_model(%s)", (model,)).fetchone()
+        assert row is not None
+        seconds = elapsed_ms(started) / 1000
+        figures["graphs"][model] = {"build_s": seconds, "bytes": relation_bytes(db, str(row[0]))}
+    db.execute("reset maintenance_work_mem")
+    db.execute("vacuum analyze public.document_chunks")
+    callers = [
+        Caller(f"{s * 100:g}%", owner, SYNTHETIC_MODEL, c)
+        for owner, s, c in zip(small, SHARES, counts, strict=False)
+    ]
+    callers.append(Caller("100%", big, SYNTHETIC_MODEL, n))
+    callers.append(Caller("workspace member (1%)", member, SYNTHETIC_MODEL, counts[2]))
+    callers.append(Caller("minority model (0.1%)", minority, MINORITY_MODEL, minority_rows))
+    return callers, figures
+
+
+def as_caller(db: psycopg.Connection, user_id: str | None) -> None:
+    if user_id is not None:
+        claims = json.dumps({"sub": user_id, "role": "authenticated"})
+        db.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+        db.execute("set local role authenticated")
+
+
+def timed(
+    db: psycopg.Connection, user_id: str | None, statement: str, params: tuple[object, ...]
+) -> tuple[list[int], float]:
+    with db.transaction():
+        as_caller(db, user_id)
+        started = now()
+        rows = db.execute(statement, params).fetchall()
+        took = elapsed_ms(started)
+    return [int(r[0]) for r in rows], took
+
+
+def chosen_plan(db: psycopg.Connection, run: Callable[[], object]) -> str:
+    """What match_documents did: walked a model's graph, or scanned the caller's rows exactly."""
+    plans: list[str] = []
+
+    def keep(notice: psycopg.errors.Diagnostic) -> None:
+        plans.append(notice.message_primary or "")
+
+    db.add_notice_handler(keep)
+    try:
+        db.execute("load 'auto_explain'")
+        db.execute("set auto_explain.log_min_duration = 0")
+        db.execute("set auto_explain.log_nested_statements = on")
+        db.execute("set auto_explain.log_level = notice")
+        db.execute("set client_min_messages = notice")
+        run()
+    finally:
+        db.execute("set auto_explain.log_min_duration = -1")
+        db.execute("reset client_min_messages")
+        db.remove_notice_handler(keep)
+    searches = [p for p in plans if "document_chunks" in p and "<=>" in p and "Limit" in p]
+    walked = any("document_chunks_hnsw_" in p for p in searches)
+    exact = any("offset 0" in p for p in searches)
+    if walked and exact:
+        return "walk, then exact"
+    if walked:
+        return "HNSW walk"
+    if exact:
+        scan = "seq scan" if any("Seq Scan on document_chunks" in p for p in searches) else "index"
+        return f"exact ({scan})"
+    return "unknown"
+
+
+def rrf(keyword: Sequence[int], semantic: Sequence[int], k: int) -> list[int]:
+    score: dict[int, float] = {}
+    for ranking in (keyword, semantic):
+        for rank, chunk in enumerate(ranking, start=1):
+            score[chunk] = score.get(chunk, 0.0) + 1 / (RRF_K + rank)
+    return [c for c, _ in sorted(score.items(), key=lambda item: (-item[1], item[0]))[:k]]
+
+
+def recall_at(found: Sequence[Sequence[int]], truth: Sequence[Sequence[int]]) -> float:
+    """Share of the true top rows found; a caller with fewer than k rows has a shorter truth."""
+    hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
+    total = sum(len(t) for t in truth)
+    return hits / total if total else 1.0
+
+
+def summary(samples: Sequence[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95)}
+
+
+def sweep(
+    db: psycopg.Connection,
+    callers: Sequence[Caller],
+    queries: Sequence[str],
+    texts: Sequence[str],
+    repeats: int,
+    report: Report,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for caller in callers:
+        report.progress(f"sweep: {caller.label} ({caller.visible:,} rows)")
+        m = caller.model
+        truth_sem, truth_hyb = [], []
+        for q, text in zip(queries, texts, strict=True):
+            exact, _ = timed(db, caller.user_id, EXACT, (m, q, K))
+            exact_2k, _ = timed(db, caller.user_id, EXACT, (m, q, 2 * K))
+            keyword, _ = timed(db, caller.user_id, KEYWORD, (m, text, text, 2 * K))
+            truth_sem.append(exact)
+            truth_hyb.append(rrf(keyword, exact_2k, K))
+        figures: dict[str, Any] = {"rows": caller.visible, "model": m}
+        for mode, statement in (("semantic", SEMANTIC), ("hybrid", HYBRID)):
+            calls: list[tuple[object, ...]] = [
+                (q, K, m) if mode == "semantic" else (text, q, K, m)
+                for q, text in zip(queries, texts, strict=True)
+            ]
+            plan = chosen_plan(db, partial(timed, db, caller.user_id, statement, calls[0]))
+            samples: list[float] = []
+            found: list[list[int]] = []
+            for _ in range(repeats):
+                for call in calls:
+                    ids, took = timed(db, caller.user_id, statement, call)
+                    samples.append(took)
+                    if len(found) < len(calls):
+                        found.append(ids)
+            truth = truth_sem if mode == "semantic" else truth_hyb
+            figures[mode] = {
+                "plan": plan,
+                "mean_rows": sum(len(f) for f in found) / len(found),
+                "min_rows": min(len(f) for f in found),
+                "expected_rows": min(K, caller.visible),
+                "recall": recall_at(found, truth),
+                **summary(samples),
+            }
+        result[caller.label] = figures
+    return result
+
+
+def concurrent_walk(
+    url: str, statement: str, params: Sequence[tuple[object, ...]], concurrency: int
+) -> list[float]:
+    """Each of `concurrency` connections runs every query once; latencies of all of them."""
+
+    def worker(offset: int) -> list[float]:
+        times = []
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("set hnsw.ef_search = 100")
+            for i in range(len(params)):
+                started = now()
+                conn.execute(statement, params[(i + offset) % len(params)]).fetchall()
+                times.append(elapsed_ms(started))
+        return times
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        runs = list(pool.map(worker, range(concurrency)))
+    return [t for run in runs for t in run]
+
+
+def scale(
+    db: psycopg.Connection,
+    url: str,
+    graphs: dict[str, Any],
+    queries: Sequence[str],
+    both: bool,
+    report: Report,
+) -> dict[str, Any]:
+    """The main model's graph as shipped (add_embedding_model's default storage) and, if `both`,
+    in the other storage (built here): build time, size, recall, walks at concurrency 1 and 8."""
+    m = SYNTHETIC_MODEL
+    truth = [[int(r[0]) for r in db.execute(EXACT, (m, q, K)).fetchall()] for q in queries]
+    row = db.execute(
+        "select index_storage from private.embedding_models where model = %s", (m,)
+    ).fetchone()
+    assert row is not None
+    shipped = str(row[0])
+    out: dict[str, Any] = {shipped: {"build_s": graphs[m]["build_s"], "bytes": graphs[m]["bytes"]}}
+    other = "vector" if shipped == "halfvec" else "halfvec"
+    if both:
+        out[other] = build_other(db, other, report)
+    db.execute("set hnsw.ef_search = 100")
+    for storage in out:
+        statement = WALK[storage]
+        params = [(m, q, K) for q in queries]
+        found = [[int(r[0]) for r in db.execute(statement, p).fetchall()] for p in params]
+        out[storage]["recall"] = recall_at(found, truth)
+        for concurrency in (1, 8):
+            report.progress(f"scale: {storage} at concurrency {concurrency}")
+            samples = concurrent_walk(url, statement, params, concurrency)
+            out[storage][f"c{concurrency}"] = summary(samples)
+    db.execute("reset hnsw.ef_search")
+    if both:
+        db.execute(sql.SQL("drop index public.{}").format(sql.Identifier(OTHER_INDEX)))
+    return out
+
+
+def build_other(db: psycopg.Connection, storage: str, report: Report) -> dict[str, Any]:
+    """The main model's graph in the storage add_embedding_model did not use, timed."""
+    definition = (
+        "(embedding::extensions.halfvec(384)) extensions.halfvec_cosine_ops"
+        if storage == "halfvec"
+        else "embedding extensions.vector_cosine_ops"
+    )
+    db.execute(sql.SQL("set maintenance_work_mem = {}").format(sql.Literal(BUILD_MEMORY)))
+    report.progress(f"scale: building the {storage} graph")
+    started = now()
+    db.execute(
+        sql.SQL(
+            "create index {} on public.document_chunks using hnsw ({}) "
+            "with (m = 16, ef_construction = 64) where embedding_model = {}"
+        ).format(sql.Identifier(OTHER_INDEX), sql.SQL(definition), sql.Literal(SYNTHETIC_MODEL))
+    )
+    seconds = elapsed_ms(started) / 1000
+    db.execute("reset maintenance_work_mem")
+    return {"build_s": seconds, "bytes": relation_bytes(db, OTHER_INDEX)}
+
+
+def measure_tenants(
+    db: psycopg.Connection, url: str, profile: Profile, report: Report
+) -> dict[str, Any]:
+    callers, figures = load(db, profile.sweep_rows, report)
+    generator = EmbeddingLike(np.random.default_rng(SYNTHETIC_SEED))
+    generator.sample(1)  # a different draw from the rows'
+    queries = [literal(q) for q in generator.sample(profile.sweep_queries)]
+    other = EmbeddingLike(np.random.default_rng(SYNTHETIC_SEED + 1))
+    minority_queries = [literal(q) for q in other.sample(profile.sweep_queries)]
+    words = Words(SYNTHETIC_SEED + 2)
+    texts = [words.query() for _ in queries]
+    main = [c for c in callers if c.model == SYNTHETIC_MODEL]
+    minority = [c for c in callers if c.model != SYNTHETIC_MODEL]
+    figures["callers"] = {
+        **sweep(db, main, queries, texts, profile.repeats, report),
+        **sweep(db, minority, minority_queries, texts, profile.repeats, report),
+    }
+    _print_sweep(report, figures)
+    report.section("7_tenants", figures)  # the sweep's figures are saved before the long part
+    figures["scale"] = scale(
+        db, url, figures["graphs"], queries, profile.sweep_both_storages, report
+    )
+    _print_scale(report, figures)
+    return figures
+
+
+def _print_sweep(report: Report, figures: dict[str, Any]) -> None:
+    n = figures["rows"]
+    table = Table(
+        f"7. Tenant sweep - synthetic, {n:,} rows of one model (+ a minority model), k = {K}",
+        ["caller", "rows", "mode", "plan", "rows back", "recall@10", "p50 ms", "p95 ms"],
+    )
+    for label, caller in figures["callers"].items():
+        for mode in ("semantic", "hybrid"):
+            f = caller[mode]
+            table.add(
+                label if mode == "semantic" else "",
+                caller["rows"] if mode == "semantic" else "",
+                mode,
+                f["plan"],
+                f"{f['min_rows']}-{f['mean_rows']:.0f} of {f['expected_rows']}",
+                f["recall"],
+                f["p50_ms"],
+                f["p95_ms"],
+            )
+    table.notes += [
+        "as the caller (set local role authenticated + JWT claims), through match_documents / "
+        "hybrid_search; recall against the exact answer over the rows the caller may see",
+        "plan: what match_documents ran (auto_explain): the model's HNSW graph, or an exact scan "
+        "of the caller's rows (through the owner/workspace indexes)",
+        "minority model: another model's vectors, as many rows as the 0.1% owner, its own graph",
+    ]
+    report.table(table)
+
+
+def _print_scale(report: Report, figures: dict[str, Any]) -> None:
+    n = figures["rows"]
+    scale_table = Table(
+        f"7b. Scale - {n:,} x 384, HNSW 16/64, ef_search 100, bare walk as postgres (all rows)",
+        ["storage", "build s", "index MB", "recall@10", "c1 p50", "c1 p95", "c8 p50", "c8 p95"],
+    )
+    for storage, s in figures["scale"].items():
+        scale_table.add(
+            storage,
+            s["build_s"],
+            s["bytes"] / 2**20,
+            s["recall"],
+            s["c1"]["p50_ms"],
+            s["c1"]["p95_ms"],
+            s["c8"]["p50_ms"],
+            s["c8"]["p95_ms"],
+        )
+    scale_table.notes.append(
+        "halfvec: expression index on embedding::halfvec(384), query cast likewise; "
+        "recall against the exact float32 answer; the first row is what add_embedding_model "
+        "builds by default"
+    )
+    report.table(scale_table)
