@@ -28,9 +28,8 @@ def explain(db: psycopg.Connection, statement: str, params: tuple[object, ...]) 
     return access_path("\n".join(str(r[0]) for r in rows))
 
 
-def nested_plans(db: psycopg.Connection, run: Callable[[], object]) -> str:
-    """Run `run` with auto_explain logging every (nested) plan as notices; the access path of the
-    plan that reads document_chunks for the search."""
+def auto_explained(db: psycopg.Connection, run: Callable[[], object]) -> list[str]:
+    """Run `run` with auto_explain logging every (nested) plan as a notice; the plans, in order."""
     plans: list[str] = []
 
     def keep(notice: psycopg.errors.Diagnostic) -> None:
@@ -48,6 +47,12 @@ def nested_plans(db: psycopg.Connection, run: Callable[[], object]) -> str:
         db.execute("set auto_explain.log_min_duration = -1")
         db.execute("reset client_min_messages")
         db.remove_notice_handler(keep)
+    return plans
+
+
+def nested_plans(db: psycopg.Connection, run: Callable[[], object]) -> str:
+    """The access path of the (nested) plan that reads document_chunks for the search."""
+    plans = auto_explained(db, run)
     searches = [p for p in plans if "document_chunks" in p and "Limit" in p]
     paths = [access_path(p) for p in searches]
     return next((p for p in paths if p != "other"), paths[0] if paths else "unknown")

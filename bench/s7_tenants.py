@@ -36,6 +36,7 @@ from psycopg import sql
 
 from bench.config import K, Profile
 from bench.datasets import SYNTHETIC_MODEL, SYNTHETIC_SEED
+from bench.plans import auto_explained
 from bench.report import Report, Table
 from bench.stats import percentile
 from bench.timing import elapsed_ms, now
@@ -236,23 +237,7 @@ def timed(
 
 def chosen_plan(db: psycopg.Connection, run: Callable[[], object]) -> str:
     """What match_documents did: walked a model's graph, or scanned the caller's rows exactly."""
-    plans: list[str] = []
-
-    def keep(notice: psycopg.errors.Diagnostic) -> None:
-        plans.append(notice.message_primary or "")
-
-    db.add_notice_handler(keep)
-    try:
-        db.execute("load 'auto_explain'")
-        db.execute("set auto_explain.log_min_duration = 0")
-        db.execute("set auto_explain.log_nested_statements = on")
-        db.execute("set auto_explain.log_level = notice")
-        db.execute("set client_min_messages = notice")
-        run()
-    finally:
-        db.execute("set auto_explain.log_min_duration = -1")
-        db.execute("reset client_min_messages")
-        db.remove_notice_handler(keep)
+    plans = auto_explained(db, run)
     searches = [p for p in plans if "document_chunks" in p and "<=>" in p and "Limit" in p]
     walked = any("document_chunks_hnsw_" in p for p in searches)
     exact = any("offset 0" in p for p in searches)
