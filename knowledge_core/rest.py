@@ -30,7 +30,7 @@ from knowledge_core.errors import (
 from knowledge_core.settings import Settings
 from knowledge_core.tokens import Caller
 
-JSON = {"Content-Type": "application/json"}
+JSON_BODY = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,9 @@ class RestPool:
                 headers={"apikey": self._api_key},
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=100),
-                json_serialize=lambda value: orjson.dumps(value).decode(),
-                # PostgREST's answers are ours to read as they come; no cookies to keep.
+                # One session serves every caller: a cookie set in one caller's answer must never
+                # ride along on another's request.
                 cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
             )
         return self._session
 
@@ -88,7 +87,7 @@ class RestPool:
         """One request to PostgREST; a transport failure or time-out is Unavailable."""
         data = None if json is None else orjson.dumps(json)
         if data is not None:
-            headers = {**JSON, **headers}
+            headers = {**JSON_BODY, **headers}
         try:
             async with self.session.request(
                 method,
