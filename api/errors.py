@@ -70,10 +70,8 @@ def _headers(error: KnowledgeBaseError) -> dict[str, str]:
             "WWW-Authenticate": f'Bearer realm="knowledge-base", error="invalid_token", '
             f'error_description="{description}"'
         }
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Unavailable):
         return {"Retry-After": str(error.retry_after)}
-    if isinstance(error, Unavailable):
-        return {"Retry-After": "5"}
     return {}
 
 

@@ -4,6 +4,12 @@ the full profile gives figures worth reading (see bench/README.md for the time e
 
 from dataclasses import dataclass, replace
 
+from knowledge_core.settings import EmbedderSettings
+
+# The local model as the edge runs it (precision from LOCAL_EMBEDDING_PRECISION, default int8),
+# with a timeout no benchmark batch reaches.
+BENCH_EMBEDDER = EmbedderSettings(embedding_timeout_seconds=600)
+
 # The shipped index (supabase/migrations/*_knowledge_indexes.sql) is built last, so the sections
 # after the build sweep (filtered search, retrieval quality) run on what production runs.
 SHIPPED_HNSW = (16, 64)

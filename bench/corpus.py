@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.config import CORPUS_CHUNK_OVERLAP, CORPUS_CHUNK_SIZE
+from bench.config import BENCH_EMBEDDER, CORPUS_CHUNK_OVERLAP, CORPUS_CHUNK_SIZE
 from knowledge_core.chunking import chunk_text
-from knowledge_core.embeddings.local import MODEL_NAME, LocalEmbedder
+from knowledge_core.embeddings.base import LOCAL_MODEL as MODEL_NAME
+from knowledge_core.embeddings.local import LocalEmbedder
 
 EXTRACTOR_VERSION = 1
 SEED = 20261126
@@ -152,7 +153,8 @@ def load_corpus(cache_dir: Path) -> Corpus:
 
 
 def _embeddings_path(cache_dir: Path, corpus: Corpus) -> Path:
-    return cache_dir / f"embeddings-{corpus.fingerprint}-{MODEL_NAME}.npy"
+    precision = BENCH_EMBEDDER.local_embedding_precision
+    return cache_dir / f"embeddings-{corpus.fingerprint}-{MODEL_NAME}-{precision}.npy"
 
 
 def passage_embeddings(
@@ -179,7 +181,7 @@ def passage_embeddings(
 
     async def embed_missing() -> None:
         nonlocal total
-        embedder = LocalEmbedder(timeout=600)
+        embedder = LocalEmbedder(BENCH_EMBEDDER)
         try:
             since_save = 0
             for start in range(total, count, EMBED_BATCH):

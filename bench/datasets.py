@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.config import Profile
 from bench.corpus import Corpus
-from knowledge_core.embeddings.local import MODEL_NAME
+from knowledge_core.embeddings.base import LOCAL_MODEL as MODEL_NAME
 from tests.support import EmbeddingLike
 
 SYNTHETIC_SEED = 1126

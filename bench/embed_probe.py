@@ -11,12 +11,13 @@ import json
 import sys
 import time
 
+from bench.config import BENCH_EMBEDDER
 from knowledge_core.embeddings import QueryEmbeddingCache
 from knowledge_core.embeddings.local import LocalEmbedder
 
 
 async def probe(queries: list[str]) -> dict[str, object]:
-    embedder = LocalEmbedder(timeout=600)
+    embedder = LocalEmbedder(BENCH_EMBEDDER)
     started = time.perf_counter()
     await embedder.load()
     load_s = time.perf_counter() - started

@@ -28,7 +28,7 @@ import aiohttp
 import numpy as np
 import psycopg
 
-from bench.config import CONCURRENCY, K, Profile
+from bench.config import BENCH_EMBEDDER, CONCURRENCY, K, Profile
 from bench.corpus import Corpus
 from bench.cpu import CpuGroup, per_request_ms, snapshot, stack_groups
 from bench.env import StackEnv
@@ -37,7 +37,8 @@ from bench.report import Report, Table, fmt_spread
 from bench.stats import Repeated, ratio_spread, repeated
 from bench.timing import LoadRun, closed_loop
 from bench.vectors import copy_chunks
-from knowledge_core.embeddings.local import MODEL_NAME, LocalEmbedder
+from knowledge_core.embeddings.base import LOCAL_MODEL as MODEL_NAME
+from knowledge_core.embeddings.local import LocalEmbedder
 from local_stack.stack import User
 
 QUERY = "how do I read a configuration file with sections and defaults"
@@ -72,7 +73,7 @@ def seed_rows(env: StackEnv, user: User, corpus: Corpus, embeddings: np.ndarray,
 
 def query_vector() -> list[float]:
     async def run() -> list[float]:
-        embedder = LocalEmbedder(timeout=600)
+        embedder = LocalEmbedder(BENCH_EMBEDDER)
         try:
             return (await embedder.embed([QUERY]))[0]
         finally:

@@ -22,7 +22,7 @@ import aiohttp
 import numpy as np
 from pydantic import AnyHttpUrl, SecretStr
 
-from bench.config import INGEST_BATCH_SIZES, Profile
+from bench.config import BENCH_EMBEDDER, INGEST_BATCH_SIZES, Profile
 from bench.corpus import Corpus
 from bench.env import StackEnv
 from bench.processes import api_process
@@ -167,7 +167,7 @@ async def _throughput(
     """Each document is embedded alone right before or after it is ingested (the order
     alternates), so both see the same moment of a shared, noisy machine; a measurement sums its
     documents, and the ratio of two rates compares the same texts at nearly the same time."""
-    embedder = LocalEmbedder(timeout=600)
+    embedder = LocalEmbedder(BENCH_EMBEDDER)
     await embedder.load()
     caller = await TokenVerifier(audience="authenticated", secret=env.jwt_secret).verify(token)
     pools = {b: RestPool(settings_for(env, b)) for b in INGEST_BATCH_SIZES}

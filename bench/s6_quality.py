@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from bench.config import K, Profile
+from bench.config import BENCH_EMBEDDER, K, Profile
 from bench.datasets import Dataset
 from bench.report import Report, Table, fmt_spread
 from bench.stats import repeated
@@ -60,7 +60,7 @@ def known_items(contents: Sequence[str], wanted: int) -> list[tuple[str, set[int
 
 def _embed(texts: list[str]) -> list[list[float]]:
     async def run() -> list[list[float]]:
-        embedder = LocalEmbedder(timeout=600)
+        embedder = LocalEmbedder(BENCH_EMBEDDER)
         try:
             return await embedder.embed(texts)
         finally:

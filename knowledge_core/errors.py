@@ -66,6 +66,7 @@ class Unavailable(KnowledgeBaseError):
     status = 503
     code = "unavailable"
 
-    def __init__(self, message: str, *, service: str) -> None:
+    def __init__(self, message: str, *, service: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.service = service
+        self.retry_after = retry_after

@@ -50,5 +50,5 @@ def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
     # uvicorn's access log repeats what our request log says, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
     # The MCP SDK's stateless transport says "Terminating session: None" after every request.
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "mcp.server.streamable_http"):
+    for noisy in ("httpx", "httpcore", "mcp.server.streamable_http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,18 +1,59 @@
 """The edge's settings: one class, from the environment (and `.env`), with Supabase's names."""
 
+import os
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingProvider = Literal["local", "openai", "edge-function"]
 
 
-class Settings(BaseSettings):
-    """Read once at start-up; a missing or unsafe value stops the process with a clear message."""
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "knowledge-base"
+
+
+class EmbedderSettings(BaseSettings):
+    """How the local model runs: shared by the edge and by `kb-embedder`, which needs no more."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    local_embedding_precision: Literal["int8", "float32"] = Field(
+        default="int8",
+        description="int8: about 2x faster, cosine >= 0.98 to the reference model (README, "
+        "'The embedder'); float32: the reference model's vectors (cosine >= 0.9999).",
+    )
+    embedder_url: str | None = Field(
+        default=None,
+        description="A shared embedder (`kb-embedder`), unix:///path.sock or tcp://host:port. "
+        "Unset: the edge loads the local model in its own process.",
+    )
+    embedder_threads: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)),
+        ge=1,
+        description="ONNX Runtime's threads; default every core this process may use.",
+    )
+    embedder_max_pending: int = Field(
+        default=512, ge=1, description="Texts allowed to wait for the model; past it, 503."
+    )
+    model_cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where the ONNX model is written on first start.",
+    )
+    embedding_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("embedder_url")
+    @classmethod
+    def _check_embedder_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("unix://", "tcp://")):
+            raise ValueError("EMBEDDER_URL must be unix:///path.sock or tcp://host:port")
+        return url
+
+
+class Settings(EmbedderSettings):
+    """Read once at start-up; a missing or unsafe value stops the process with a clear message."""
 
     supabase_url: AnyHttpUrl = Field(description="The project URL (API_URL of the local stack).")
     supabase_anon_key: SecretStr = Field(description="The project's anon (publishable) key.")
@@ -42,7 +83,6 @@ class Settings(BaseSettings):
         description="Default per provider: all-MiniLM-L6-v2, text-embedding-3-small, gte-small.",
     )
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
-    embedding_timeout_seconds: float = Field(default=30.0, gt=0)
     embedding_cache_size: int = Field(default=1024, ge=0)
     openai_base_url: AnyHttpUrl = Field(default=AnyHttpUrl("https://api.openai.com/v1"))
     openai_api_key: SecretStr | None = None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 
+from knowledge_core.embeddings.wire import answers as embedder_answers
 from local_stack import postgres, postgrest
 from local_stack.processes import Daemon, StackError, port_is_open, wait_until
 from local_stack.secrets import StackSecrets
@@ -73,6 +74,8 @@ class LocalStack:
             "KB_API_URL": s.edge_api_url,
             # The MCP endpoint, as MCP clients are configured with it.
             "KB_MCP_URL": f"{s.edge_mcp_url}/mcp",
+            # The machine's one local model (kb-embedder), which the API and MCP server share.
+            "KB_EMBEDDER_URL": self.embedder_url,
         }
 
     def running(self) -> dict[str, bool]:
@@ -81,6 +84,7 @@ class LocalStack:
             "postgrest": postgrest.is_ready(self.settings),
             "gateway": self._gateway().pid() is not None
             and port_is_open(self.settings.host, self.settings.api_port),
+            "embedder": self._embedder().pid() is not None and embedder_answers(self.embedder_url),
             "api": self._edge_api().pid() is not None
             and _http_ok(f"{self.settings.edge_api_url}/health/live"),
             "mcp": self._edge_mcp().pid() is not None
@@ -93,6 +97,7 @@ class LocalStack:
         return {
             "gateway": self._gateway().pid(),
             "postgrest": postgrest.daemon(self.settings).pid(),
+            "embedder": self._embedder().pid(),
             "api": self._edge_api().pid(),
             "mcp": self._edge_mcp().pid(),
         }
@@ -112,15 +117,18 @@ class LocalStack:
         self._log("gateway: starting")
         self._start_gateway()
         if edge:
-            self._log("api: starting (loads the embedding model)")
+            self._log("embedder: starting (loads the local model, shared by API and MCP)")
+            self._start_embedder()
+            self._log("api: starting")
             self._start_edge_api()
-            self._log("mcp: starting (loads the embedding model)")
+            self._log("mcp: starting")
             self._start_edge_mcp()
         self._log(f"ready: {self.settings.api_url}")
 
     def stop(self) -> None:
         self._edge_mcp().stop()
         self._edge_api().stop()
+        self._embedder().stop()
         self._gateway().stop()
         postgrest.stop(self.settings)
         postgres.stop(self.settings)
@@ -285,7 +293,37 @@ class LocalStack:
             "SUPABASE_URL": self.settings.api_url,
             "SUPABASE_ANON_KEY": self.anon_key,
             "SUPABASE_JWT_SECRET": self.secrets.jwt_secret,
+            "EMBEDDER_URL": self.embedder_url,
         }
+
+    @property
+    def embedder_url(self) -> str:
+        return f"unix://{self.settings.run_dir / 'embedder.sock'}"
+
+    def _embedder(self) -> Daemon:
+        """kb-embedder: the one copy of the local model, for the API and the MCP server."""
+        s = self.settings
+        return Daemon(
+            name="embedder",
+            argv=[sys.executable, "-m", "knowledge_core.embeddings.service"],
+            pid_file=s.run_dir / "embedder.pid",
+            log_file=s.log_dir / "embedder.log",
+            env={
+                "EMBEDDER_URL": self.embedder_url,
+                "MODEL_CACHE_DIR": str(s.state_dir / "models"),
+                "PYTHONPATH": str(REPO_ROOT),
+            },
+        )
+
+    def _start_embedder(self) -> None:
+        embedder = self._embedder()
+        embedder.start()
+        wait_until(
+            lambda: embedder_answers(self.embedder_url),
+            timeout=120,
+            what="embedder",
+            log=embedder.log_file,
+        )
 
     def _edge_api(self) -> Daemon:
         s = self.settings

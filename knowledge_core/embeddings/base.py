@@ -2,11 +2,20 @@
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from knowledge_core.errors import Unavailable
 
 DIMENSIONS = 384
+LOCAL_MODEL = "all-MiniLM-L6-v2"  # the offline model, in-process (local.py) or shared (shared.py)
+Kind = Literal["query", "passage"]
+
+
+class EmbedderOverloaded(Unavailable):
+    """The local model's queue is full: retry in a second (a 503 with Retry-After: 1)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, service="embedder", retry_after=1)
 
 
 class Embedder(Protocol):
@@ -15,8 +24,11 @@ class Embedder(Protocol):
     @property
     def model(self) -> str: ...
 
-    async def embed(self, texts: Sequence[str], *, token: str | None = None) -> list[list[float]]:
-        """`token` is the caller's JWT, for providers that act as the caller (Edge Function)."""
+    async def embed(
+        self, texts: Sequence[str], *, token: str | None = None, kind: Kind = "passage"
+    ) -> list[list[float]]:
+        """`token` is the caller's JWT, for providers that act as the caller (Edge Function);
+        `kind` lets a local model serve a waiting search before an ingest's passages."""
         ...
 
     async def aclose(self) -> None: ...

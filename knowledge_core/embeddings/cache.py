@@ -32,7 +32,7 @@ class QueryEmbeddingCache:
         future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
         self._pending[text] = future
         try:
-            vectors = await self.embedder.embed([text], token=token)
+            vectors = await self.embedder.embed([text], token=token, kind="query")
             check_vectors(self.embedder.model, [text], vectors)
             vector = vectors[0]
         except BaseException as error:

@@ -1,8 +1,8 @@
 """The embedder the settings ask for."""
 
 from knowledge_core.embeddings.base import Embedder
-from knowledge_core.embeddings.local import LocalEmbedder
 from knowledge_core.embeddings.remote import EdgeFunctionEmbedder, OpenAICompatibleEmbedder
+from knowledge_core.embeddings.shared import SharedEmbedder
 from knowledge_core.settings import Settings
 
 
@@ -20,4 +20,8 @@ def create_embedder(settings: Settings) -> Embedder:
         return EdgeFunctionEmbedder(
             settings.embed_url, settings.supabase_anon_key.get_secret_value(), timeout=timeout
         )
-    return LocalEmbedder(timeout=timeout)
+    if settings.embedder_url is not None:
+        return SharedEmbedder(settings.embedder_url, timeout=timeout)
+    from knowledge_core.embeddings.local import LocalEmbedder  # numpy, onnxruntime: extra `local`
+
+    return LocalEmbedder(settings)

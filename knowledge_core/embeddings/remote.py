@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from knowledge_core.embeddings.base import DIMENSIONS
+from knowledge_core.embeddings.base import DIMENSIONS, Kind
 from knowledge_core.errors import InvalidToken, Unavailable
 
 
@@ -80,7 +80,9 @@ class OpenAICompatibleEmbedder(_HttpEmbedder):
             transport=transport,
         )
 
-    async def embed(self, texts: Sequence[str], *, token: str | None = None) -> list[list[float]]:
+    async def embed(
+        self, texts: Sequence[str], *, token: str | None = None, kind: Kind = "passage"
+    ) -> list[list[float]]:
         body = {"model": self.model, "input": list(texts), "dimensions": DIMENSIONS}
         payload = await self._post(body, {})
         try:
@@ -111,7 +113,9 @@ class EdgeFunctionEmbedder(_HttpEmbedder):
             url, "gte-small", timeout=timeout, headers={"apikey": anon_key}, transport=transport
         )
 
-    async def embed(self, texts: Sequence[str], *, token: str | None = None) -> list[list[float]]:
+    async def embed(
+        self, texts: Sequence[str], *, token: str | None = None, kind: Kind = "passage"
+    ) -> list[list[float]]:
         if token is None:
             raise InvalidToken("the Edge Function embeds only for a signed-in caller")
         payload = await self._post({"input": list(texts)}, {"Authorization": f"Bearer {token}"})

@@ -251,7 +251,7 @@ class UnavailableAs503:
             response = JSONResponse(
                 {"error": "temporarily_unavailable", "error_description": error.message},
                 status_code=503,
-                headers={"Retry-After": "5"},
+                headers={"Retry-After": str(error.retry_after)},
             )
             await response(scope, receive, send)
 

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from knowledge_core.embeddings.base import Kind
 from knowledge_core.settings import Settings
 from local_stack.stack import LocalStack
 
@@ -17,6 +18,7 @@ def edge_settings(stack: LocalStack, **overrides: Any) -> Settings:
         "supabase_url": stack.settings.api_url,
         "supabase_anon_key": stack.anon_key,
         "supabase_jwt_secret": stack.secrets.jwt_secret,
+        "embedder_url": stack.embedder_url,  # the stack's one model, as its API daemon uses
         "log_level": "WARNING",
         **overrides,
     }
@@ -34,9 +36,11 @@ class CountingEmbedder:
     def model(self) -> str:
         return str(self.inner.model)
 
-    async def embed(self, texts: Sequence[str], *, token: str | None = None) -> list[list[float]]:
+    async def embed(
+        self, texts: Sequence[str], *, token: str | None = None, kind: Kind = "passage"
+    ) -> list[list[float]]:
         self.texts.extend(texts)
-        result: list[list[float]] = await self.inner.embed(texts, token=token)
+        result: list[list[float]] = await self.inner.embed(texts, token=token, kind=kind)
         return result
 
     async def aclose(self) -> None:

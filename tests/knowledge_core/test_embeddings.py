@@ -12,14 +12,18 @@ import numpy as np
 import pytest
 
 from knowledge_core.embeddings import QueryEmbeddingCache, embed_in_batches
+from knowledge_core.embeddings.base import Kind
 from knowledge_core.embeddings.local import LocalEmbedder
 from knowledge_core.embeddings.remote import OpenAICompatibleEmbedder
 from knowledge_core.errors import Unavailable
+from knowledge_core.settings import EmbedderSettings
 
 
 @pytest.fixture(scope="module")
 def local() -> LocalEmbedder:
-    return LocalEmbedder()
+    # float32: the reference vectors, the same whatever a text is batched with (int8 moves them
+    # slightly with their batch peers: test_local_model.py).
+    return LocalEmbedder(EmbedderSettings(local_embedding_precision="float32"))
 
 
 class CountingLocal:
@@ -33,7 +37,9 @@ class CountingLocal:
     def model(self) -> str:
         return self.inner.model
 
-    async def embed(self, texts: Sequence[str], *, token: str | None = None) -> list[list[float]]:
+    async def embed(
+        self, texts: Sequence[str], *, token: str | None = None, kind: Kind = "passage"
+    ) -> list[list[float]]:
         self.calls += 1
         await asyncio.sleep(0.05)  # long enough for concurrent callers to overlap
         return await self.inner.embed(texts)
