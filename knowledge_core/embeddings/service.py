@@ -37,7 +37,10 @@ log = logging.getLogger("kb-embedder")
 def _texts(kind: int, payload: bytes) -> list[str]:
     if kind >= len(KINDS):
         raise ValueError(f"unknown request kind {kind}")
-    texts = orjson.loads(payload)
+    try:
+        texts = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        texts = None
     if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
         raise ValueError("a request is a JSON list of strings")
     return texts

@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,16 @@ def test_413_for_a_document_over_the_limit(stack: LocalStack, token: str) -> Non
             headers={**bearer(token), "Content-Type": "application/json"},
         )
         assert_error(response, 413, "payload_too_large")
+
+
+def test_503_when_the_shared_embedder_is_down(
+    stack: LocalStack, token: str, tmp_path: Path
+) -> None:
+    settings = edge_settings(stack, embedder_url=f"unix://{tmp_path / 'nobody-listens.sock'}")
+    with TestClient(create_app(settings)) as down:
+        response = down.post("/v1/search", headers=bearer(token), json={"query": "anyone?"})
+        assert assert_error(response, 503, "unavailable")["service"] == "embedder"
+        assert response.headers["Retry-After"] == "5"
 
 
 def test_503_when_the_embedder_is_down_and_nothing_is_written(
