@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="section 7: skip the graph in the other storage (vector; it builds as long)",
     )
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7", help="comma-separated sections to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8", help="comma-separated sections to run (default: all)"
     )
     parser.add_argument(
         "--out",

@@ -48,6 +48,10 @@ class Profile:
     quality_queries: int
     sweep_rows: int  # section 7: the tenant sweep's table (1M with --million)
     sweep_queries: int
+    embedder_queries: int  # section 8: fresh queries for all of a variant's loads
+    embedder_passages: int  # ... 1,000-character passages for the ingest figure
+    embedder_quality_passages: int  # ... corpus passages each variant embeds for quality
+    embedder_quality_queries: int  # ... known-item queries over them
     sweep_both_storages: bool = True  # section 7: also build the graph in the other storage
 
     def with_million(self) -> "Profile":
@@ -75,6 +79,10 @@ QUICK = Profile(
     quality_queries=40,
     sweep_rows=20_000,
     sweep_queries=10,
+    embedder_queries=600,
+    embedder_passages=32,
+    embedder_quality_passages=500,
+    embedder_quality_queries=60,
 )
 
 FULL = Profile(
@@ -96,4 +104,8 @@ FULL = Profile(
     quality_queries=300,
     sweep_rows=200_000,
     sweep_queries=40,
+    embedder_queries=3_000,
+    embedder_passages=192,
+    embedder_quality_passages=3_000,
+    embedder_quality_queries=300,
 )

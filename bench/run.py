@@ -24,6 +24,7 @@ from bench.s4_ingest import measure_ingest
 from bench.s5_footprint import measure_footprint
 from bench.s6_quality import measure_quality
 from bench.s7_tenants import measure_tenants
+from bench.s8_embedder import measure_embedder
 
 DATABASE_SECTIONS = {1, 2, 6}
 # Sections that need the real corpus embedded (minutes the first time; cached after).
@@ -36,6 +37,7 @@ NAMES = {
     5: "5_footprint",
     6: "6_quality",
     7: "7_tenants",
+    8: "8_embedder",
 }
 
 
@@ -88,6 +90,14 @@ class Runner:
             self.guarded("scratch database sections (1, 2, 6)", self.database_sections)
         if 7 in self.sections:
             self.guarded("section 7 (tenant sweep and scale)", self.tenant_sweep)
+        if 8 in self.sections:
+            self.guarded(
+                "section 8 (embedder)",
+                lambda: self.report.section(
+                    NAMES[8],
+                    measure_embedder(self.env, self.corpus, self.profile, self.report),
+                ),
+            )
         needs_user = self.sections & {3, 4, 5}
         if needs_user:
             with bench_user(self.env.stack, "edge") as user:

@@ -117,6 +117,10 @@ class OnnxSentenceModel:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # warnings about ignored shape hints are noise here
+        # ONNX Runtime's threads spin after each run waiting for more work: on 2 shared cores
+        # that spinning takes the CPU from the event loop, PostgREST and Postgres (measured:
+        # README, "The embedder").
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(prepared_model(cache_dir, precision)),
             options,
