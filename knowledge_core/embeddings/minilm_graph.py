@@ -81,11 +81,15 @@ def _attention(g: _Graph, x: str, prefix: str, mask_bias: str, heads: int, head_
 
 
 def _gelu(g: _Graph, x: str) -> str:
-    """Exact GELU, 0.5 * x * (1 + erf(x / sqrt 2)), as BERT's `gelu` is (not the tanh form)."""
-    inv_sqrt2 = g.const("inv_sqrt2", np.array(1.0 / np.sqrt(2.0), dtype=np.float32))
+    """Exact GELU, 0.5 * x * (1 + erf(x / sqrt 2)), as BERT's `gelu` is (not the tanh form).
+
+    Written in the order torch exports it (Div, Erf, Add, Mul, Mul): ONNX Runtime recognises
+    that pattern and fuses it, with the bias Add before it, into one BiasGelu kernel.
+    """
+    sqrt2 = g.const("sqrt2", np.array(np.sqrt(2.0), dtype=np.float32))
     one = g.const("one", np.array(1.0, dtype=np.float32))
     half = g.const("half", np.array(0.5, dtype=np.float32))
-    erf = g.op("Erf", [g.op("Mul", [x, inv_sqrt2])])
+    erf = g.op("Erf", [g.op("Div", [x, sqrt2])])
     return g.op("Mul", [g.op("Mul", [x, g.op("Add", [erf, one])]), half])
 
 

@@ -20,7 +20,7 @@ from knowledge_core.errors import Unavailable
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model: longer text is cut
 RUN_SIZE = 32  # texts per session call: past this, bigger runs only add padding and memory
-GRAPH_VERSION = "1"  # bump when minilm_graph.py or the quantisation recipe changes
+GRAPH_VERSION = "2"  # bump when minilm_graph.py or the quantisation recipe changes
 
 Precision = Literal["int8", "float32"]
 log = logging.getLogger(__name__)
