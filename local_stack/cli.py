@@ -11,6 +11,7 @@ from local_stack.stack import LocalStack
 DESCRIPTION = """\
 The embedded local Supabase stack: Postgres 18 + pgvector, PostgREST 12, an API gateway (Caddy,
 keeping Supabase's contract) at SUPABASE_URL/rest/v1, and this project's API and MCP server,
+which share one local embedding model (kb-embedder, on a unix socket in the state directory),
 started from packages, no Docker. Data lives in KB_STACK_STATE_DIR (default: .stack/ in the
 repository) and survives restarts.
 
