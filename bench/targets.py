@@ -130,6 +130,7 @@ def evaluate(sections: dict[str, Any]) -> list[Outcome]:
         where = "section 2 not run"
     out.append(Outcome("recall@10 for a 1% owner with RLS", ">= 0.95", one, "", where, False, 0.95))
     out += _edge_outcomes(sections.get("3_edge", {}))
+    out += _embedder_outcomes(sections.get("8_embedder", {}))
     ingest = sections.get("4_ingest", {})
     for key, name in (
         ("api_vs_embedder", "API POST"),
@@ -218,6 +219,33 @@ def _edge_outcomes(section: dict[str, Any]) -> list[Outcome]:
         )
     )
     return out
+
+
+# The embedder issue's goals: the default ONNX variant against the PyTorch reference, same run.
+EMBEDDER_GOALS = (
+    ("warm query embedding, default variant", "warm_single_ms", "<= 5 ms", "ms", True, 5.0),
+    ("1,000-char passages/s vs reference", "passages_speedup", ">= 3x", "x", False, 3.0),
+    ("queries/s at concurrency 32 vs reference", "c32_speedup", ">= 5x", "x", False, 5.0),
+    (
+        "RSS of API + MCP (+ kb-embedder) vs before",
+        "api_plus_mcp_memory_ratio",
+        "<= 0.5",
+        "x",
+        True,
+        0.5,
+    ),
+    ("known-item hit@1 change vs reference", "hit_at_1_loss", "<= 0.01", "", True, 0.01),
+    ("known-item MRR@10 change vs reference", "mrr_loss", "<= 0.01", "", True, 0.01),
+)
+
+
+def _embedder_outcomes(section: dict[str, Any]) -> list[Outcome]:
+    figures = section.get("targets", {})
+    note = "" if figures else "section 8 not run"
+    return [
+        Outcome(target, goal, figures.get(key), unit, "section 8", at_most, limit, note)
+        for target, key, goal, unit, at_most, limit in EMBEDDER_GOALS
+    ]
 
 
 def _best_ef_note(result: dict[str, Any]) -> str:
