@@ -7,8 +7,12 @@ a queue and a single runner feeds the model:
 - Queries first. Every query waiting when the model frees up goes into the next call together
   (natural batching: a lone query starts at once, never waits for company; under load, batches
   form by themselves while the model is busy).
-- Passages in pieces of `passage_run` texts, round-robin between ingests, so a 300-page manual
-  never stands between a search and the model for more than one piece.
+- Passages in pieces of `passage_run` texts, taken round-robin from the waiting ingests (many
+  one-passage ingests share a call), so a 300-page manual never stands between a search and
+  the model for more than one piece. While both wait, query
+  batches and passage pieces take turns: strict priority let a steady stream of searches starve
+  every ingest (a 4 s p95 in the 50-client load test), one piece between batches costs a search
+  at most one piece (four 1,000-character passages, about 0.1 s of CPU).
 - A bound on waiting texts: past it the caller gets Unavailable (503 + Retry-After) at once
   rather than an unbounded wait.
 """
@@ -44,7 +48,7 @@ class EmbeddingScheduler:
         *,
         max_pending: int = 512,
         query_run: int = 64,
-        passage_run: int = 16,
+        passage_run: int = 4,
     ) -> None:
         self._encode = encode
         self.max_pending = max_pending
@@ -58,6 +62,7 @@ class EmbeddingScheduler:
         self._runner: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls = 0  # model calls so far, for the benchmark and tests
+        self._passages_turn = False
 
     @property
     def waiting_texts(self) -> int:
@@ -96,10 +101,12 @@ class EmbeddingScheduler:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self._queries:
+            if self._queries and not (self._passages and self._passages_turn):
                 await self._run_queries()
+                self._passages_turn = True
             else:
                 await self._run_passage_piece()
+                self._passages_turn = False
 
     async def _call_model(self, texts: list[str]) -> np.ndarray | BaseException:
         self.calls += 1
@@ -133,25 +140,35 @@ class EmbeddingScheduler:
             offset += count
 
     async def _run_passage_piece(self) -> None:
-        request = self._passages.popleft()
-        remaining = len(request.texts) - request.done
-        if request.future.done():
-            self._waiting_texts -= remaining
+        """Up to `passage_run` texts, from as many waiting ingests as it takes, in turn."""
+        shares: list[tuple[_Request, int]] = []
+        texts: list[str] = []
+        while self._passages and len(texts) < self.passage_run:
+            request = self._passages.popleft()
+            if request.future.done():  # gave up, or an earlier piece failed
+                self._waiting_texts -= len(request.texts) - request.done
+                continue
+            take = request.texts[request.done : request.done + self.passage_run - len(texts)]
+            shares.append((request, len(take)))
+            texts.extend(take)
+        if not texts:
             return
-        piece = request.texts[request.done : request.done + self.passage_run]
-        result = await self._call_model(piece)
-        self._waiting_texts -= len(piece)
-        request.done += len(piece)
-        if isinstance(result, BaseException):
-            self._waiting_texts -= len(request.texts) - request.done
-            if not request.future.done():
-                request.future.set_exception(_unavailable(result))
-            return
-        request.parts.append(result)
-        if request.done < len(request.texts):
-            self._passages.append(request)  # round-robin: the next ingest gets the next piece
-        elif not request.future.done():
-            request.future.set_result(np.concatenate(request.parts))
+        result = await self._call_model(texts)
+        start = 0
+        for request, count in shares:
+            rows, start = slice(start, start + count), start + count
+            self._waiting_texts -= count
+            request.done += count
+            if request.future.done() or isinstance(result, BaseException):
+                self._waiting_texts -= len(request.texts) - request.done  # its rest leaves
+                if isinstance(result, BaseException) and not request.future.done():
+                    request.future.set_exception(_unavailable(result))
+                continue
+            request.parts.append(result[rows])
+            if request.done < len(request.texts):
+                self._passages.append(request)  # round-robin: back of the line for the rest
+            else:
+                request.future.set_result(np.concatenate(request.parts))
 
     async def aclose(self) -> None:
         if self._runner is not None:

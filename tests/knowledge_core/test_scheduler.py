@@ -21,10 +21,13 @@ class StandInModel:
         self.gate = threading.Event()
         self.gate.set()
         self.fail_next = False
+        self.steps: threading.Semaphore | None = None  # set: each call waits for one release
 
     def encode(self, texts: list[str]) -> np.ndarray:
         self.calls.append(list(texts))
         self.gate.wait(timeout=10)
+        if self.steps is not None:
+            self.steps.acquire(timeout=10)
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("model crashed")
@@ -80,7 +83,7 @@ def test_queries_go_before_waiting_passages_which_run_in_pieces_round_robin() ->
 
     async def scenario() -> None:
         model.gate.clear()
-        busy = asyncio.create_task(scheduler.embed(["busy"], "query"))
+        busy = asyncio.create_task(scheduler.embed(["busy"], "passage"))
         await _until(lambda: len(model.calls) == 1, "the model is busy")
         ingest_a = asyncio.create_task(scheduler.embed(["a1", "a2", "a3", "a4", "a5"], "passage"))
         ingest_b = asyncio.create_task(scheduler.embed(["b1", "b2"], "passage"))
@@ -153,6 +156,58 @@ def test_a_model_failure_is_the_callers_503_and_the_scheduler_keeps_serving() ->
             await scheduler.embed(["boom"], "passage")
         assert failed.value.service == "embedder" and "model crashed" in failed.value.message
         assert (await scheduler.embed(["fine"], "query")).shape == (1, 4)
+        await scheduler.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_of_searches_cannot_starve_an_ingest() -> None:
+    model = StandInModel()
+    steps = model.steps = threading.Semaphore(0)
+    scheduler = EmbeddingScheduler(model.encode, passage_run=2)
+
+    async def step(expected_calls: int) -> None:
+        steps.release()
+        await _until(lambda: len(model.calls) == expected_calls, f"call {expected_calls}")
+
+    async def scenario() -> None:
+        first = asyncio.create_task(scheduler.embed(["q0"], "query"))
+        await _until(lambda: len(model.calls) == 1, "the first search runs")
+        ingest = asyncio.create_task(scheduler.embed(["a1", "a2", "a3", "a4"], "passage"))
+        searches = [asyncio.create_task(scheduler.embed(["q1"], "query"))]
+        await _until(lambda: scheduler.waiting_texts == 6, "an ingest and a search wait")
+        await step(2)  # q0 done: a search batch ran last, so the ingest gets the next turn
+        assert model.calls[1] == ["a1", "a2"]
+        searches.append(asyncio.create_task(scheduler.embed(["q2"], "query")))
+        await _until(lambda: scheduler.waiting_texts == 6, "another search arrives")
+        await step(3)  # then every waiting search, in one call
+        assert model.calls[2] == ["q1", "q2"]
+        await step(4)  # and the ingest's next piece
+        assert model.calls[3] == ["a3", "a4"]
+        steps.release()
+        await asyncio.gather(first, ingest, *searches)
+        await scheduler.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_one_passage_ingests_waiting_together_share_one_model_call() -> None:
+    model = StandInModel()
+    scheduler = EmbeddingScheduler(model.encode, passage_run=4)
+
+    async def scenario() -> None:
+        model.gate.clear()
+        busy = asyncio.create_task(scheduler.embed(["busy"], "passage"))
+        await _until(lambda: len(model.calls) == 1, "the model is busy")
+        small = [asyncio.create_task(scheduler.embed([t], "passage")) for t in ("x", "yy", "zzz")]
+        big = asyncio.create_task(scheduler.embed(["b1", "b2", "b3"], "passage"))
+        await _until(lambda: scheduler.waiting_texts == 7, "four ingests wait")
+        model.gate.set()
+        await busy
+        answers = await asyncio.gather(*small, big)
+        assert model.calls[1:] == [["x", "yy", "zzz", "b1"], ["b2", "b3"]]
+        assert [a[:, 0].tolist() for a in answers] == [[1.0], [2.0], [3.0], [2.0, 2.0, 2.0]]
+        assert scheduler.waiting_texts == 0
         await scheduler.aclose()
 
     asyncio.run(scenario())
