@@ -49,10 +49,9 @@ def run(path):
         import trafilatura
         return trafilatura.extract(data.decode("utf-8", "replace"), include_comments=False) or ""
     if lib == "selectolax":
-        from selectolax.parser import HTMLParser
+        from selectolax.lexbor import LexborHTMLParser as HTMLParser
         tree = HTMLParser(data)
-        for node in tree.css("script, style, nav, header, footer, aside"):
-            node.decompose()
+        tree.strip_tags(["script", "style", "nav", "header", "footer", "aside"])
         return tree.body.text(separator=" ") if tree.body else ""
 out, started = {}, time.perf_counter()
 for path in paths:

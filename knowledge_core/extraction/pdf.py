@@ -1,48 +1,44 @@
-"""PDF: the text layer page by page (pypdf), so every passage can cite its page."""
+"""PDF: the text layer page by page (pypdfium2, Google's PDFium), so passages cite their page.
 
-import io
-import logging
+Chosen over pypdf and pdfminer.six by measurement (README, "Uploads"): the same text on every
+test document, 13x faster than pypdf and 30x faster than pdfminer.six. PDFium is C++ parsing
+untrusted input; it runs only in the extraction worker, whose memory and time are capped and
+whose crash is an answer (corrupt_pdf), not the API's.
+"""
 
 from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section
 
 
 def extract_pdf(data: bytes) -> Extracted:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
+    import pypdfium2
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are about the file, not us
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            # Many PDFs are "encrypted" with an empty user password only to restrict printing:
-            # anyone can read them, so can we. A real password is the author's wish: refuse.
-            try:
-                opened = reader.decrypt("")
-            except (FileNotDecryptedError, NotImplementedError, PdfReadError) as error:
-                raise _encrypted() from error
-            if not opened:
-                raise _encrypted()
-        sections: list[Section] = []
-        for number, page in enumerate(reader.pages, start=1):
-            text = page.extract_text() or ""
-            if text.strip():
-                sections.append(Section(text=text, page=number))
-        page_count = len(reader.pages)
-        title = _title(reader)
-    except (ExtractionFailed, MemoryError):
-        raise
-    except LimitReachedError as error:  # pypdf's own guard against decompression bombs
-        raise ExtractionFailed(
-            "extraction_limit",
-            f"the PDF is over the parser's safety limits: {error}"[:300],
-            status=413,
-        ) from error
-    except FileNotDecryptedError as error:
-        raise _encrypted() from error
-    except Exception as error:  # pypdf raises many kinds on a damaged file; all mean the same
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as error:
+        if "password" in str(error).lower():
+            # PDFs "encrypted" with an empty user password (to restrict printing) open without
+            # one and are read; a real password is the author's wish: refuse.
+            raise ExtractionFailed(
+                "encrypted_pdf", "the PDF is encrypted with a password; upload an unprotected copy"
+            ) from error
         raise ExtractionFailed(
             "corrupt_pdf", f"the PDF cannot be read (damaged or not a PDF): {error}"[:300]
         ) from error
+    try:
+        sections: list[Section] = []
+        page_count = len(document)
+        for index in range(page_count):
+            page = document[index]
+            text = page.get_textpage().get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+            if text.strip():
+                sections.append(Section(text=text, page=index + 1))
+        title = (document.get_metadata_dict().get("Title") or "").strip() or None
+    except pypdfium2.PdfiumError as error:
+        raise ExtractionFailed(
+            "corrupt_pdf", f"a page of the PDF cannot be read (damaged?): {error}"[:300]
+        ) from error
+    finally:
+        document.close()
     if not sections:
         raise ExtractionFailed(
             "no_text_layer",
@@ -50,18 +46,3 @@ def extract_pdf(data: bytes) -> Extracted:
             "OCR is not supported: upload a PDF with selectable text",
         )
     return Extracted(format="pdf", sections=sections, title=title)
-
-
-def _encrypted() -> ExtractionFailed:
-    return ExtractionFailed(
-        "encrypted_pdf", "the PDF is encrypted with a password; upload an unprotected copy"
-    )
-
-
-def _title(reader: object) -> str | None:
-    try:
-        meta = reader.metadata  # type: ignore[attr-defined]
-        title = meta.title if meta is not None else None
-    except Exception:  # a damaged info dictionary is no reason to refuse the text
-        return None
-    return title.strip() if isinstance(title, str) and title.strip() else None

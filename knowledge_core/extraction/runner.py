@@ -65,7 +65,8 @@ async def extract_file(
     try:
         answer = json.loads(out)
     except ValueError as error:
-        # No answer: killed by its CPU limit, or its memory cap broke the parser itself.
+        # No answer: killed at its CPU limit, or its memory cap broke the parser (PDFium aborts
+        # when an allocation fails): either way the file asked for more than it may have.
         raise _limit(kind, memory_mb, cpu_seconds) from error
     if not answer["ok"]:
         if answer["code"] == "extraction_limit":
@@ -82,6 +83,6 @@ def _limit(kind: Format, memory_mb: int, cpu_seconds: int) -> ExtractionFailed:
     return ExtractionFailed(
         "extraction_limit",
         f"reading the {kind.value.upper()} needed more than {memory_mb} MB of memory or "
-        f"{cpu_seconds} s of CPU; the file is too large or malformed",
+        f"{cpu_seconds} s of CPU, or broke the parser; the file is too large or malformed",
         status=413,
     )
