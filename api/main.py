@@ -74,8 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContext,
         metrics=app.state.metrics,
-        # Room for the largest document as JSON (escaped text can grow) plus its fields, or the
-        # largest file upload plus its form fields.
-        max_body_bytes=max(settings.max_document_chars * 4, settings.max_upload_bytes) + 65_536,
+        # Room for the largest document as JSON (escaped text can grow) plus its fields; an
+        # upload, for the largest file plus its form fields.
+        max_body_bytes=settings.max_document_chars * 4 + 65_536,
+        body_limits={"/v1/documents/upload": settings.max_upload_bytes + 65_536},
     )
     return app

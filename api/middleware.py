@@ -39,10 +39,19 @@ class Metrics:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        body_limits: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        # Paths with their own limit (file uploads), so JSON routes keep their tight one.
+        self.body_limits = body_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,9 +75,10 @@ class RequestContext:
             await send(message)
 
         length = headers.get("content-length", "")
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         try:
-            if length.isdigit() and int(length) > self.max_body_bytes:
-                await _too_large(send_with_id, self.max_body_bytes)
+            if length.isdigit() and int(length) > limit:
+                await _too_large(send_with_id, limit)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:

@@ -336,6 +336,11 @@ def test_limits_are_enforced_and_named(
     assert big.json()["error"]["code"] == "payload_too_large"
     assert "MAX_UPLOAD_BYTES" in big.json()["error"]["message"]
 
+    # A body far over the limit is refused from its Content-Length, before it is read.
+    huge = upload(strict_api, uploader.token, "huge.txt", b"w" * (len(BOMB_PDF) + 70_000))
+    assert huge.status_code == 413, huge.text
+    assert "request body is larger" in huge.json()["error"]["message"]
+
     long_text = upload(strict_api, uploader.token, "long.md", b"# T\n\n" + b"w " * 1500)
     assert long_text.status_code == 413, long_text.text
     assert "limit is 1000" in long_text.json()["error"]["message"]
