@@ -4,6 +4,7 @@ Each operation is text handling (chunking, embedding) plus calls to PostgREST wi
 token. Access rules are not repeated here: RLS answers, and its refusals come back as errors.
 """
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,6 +51,8 @@ class Knowledge:
         self.rest = rest
         self.embedder = embedder
         self.query_cache = QueryEmbeddingCache(embedder, settings.embedding_cache_size)
+        # Parses of uploaded files running at once in this process (see extraction.runner).
+        self.extraction_slots = asyncio.Semaphore(settings.extraction_concurrency)
 
     def for_caller(self, caller: Caller, request_id: str | None = None) -> "CallerKnowledge":
         return CallerKnowledge(self, self.rest.bind(caller, request_id))
@@ -102,7 +105,7 @@ class CallerKnowledge:
                 timeout_seconds=s.extraction_timeout_seconds,
                 memory_mb=s.extraction_memory_mb,
                 max_chars=s.max_document_chars,
-                concurrency=s.extraction_concurrency,
+                slots=self.knowledge.extraction_slots,
             )
         except ExtractionFailed as failure:
             if failure.status == 415:

@@ -120,6 +120,14 @@ def zip_bomb_docx(inflated_mib: int = 64) -> bytes:
     return out.getvalue()
 
 
+def xlsx_like() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return out.getvalue()
+
+
 def many_entries_docx(entries: int = 2500) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:

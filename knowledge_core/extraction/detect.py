@@ -89,15 +89,16 @@ def detect_format(
     for magic, what in _KNOWN_BINARY:
         if data.startswith(magic):
             raise _unsupported(what)
-    text_head = head.lstrip(b"\xef\xbb\xbf")
-    if _HTML_START.match(text_head) or _HTML_INSIDE.search(data[:4096]):
+    if _HTML_START.match(head.lstrip(b"\xef\xbb\xbf")):
         return Format.HTML
     text = decode_text(data[:65536])  # refuses binary before the whole file is decoded
     suffix = PurePath(filename or "").suffix.lower()
     kind = (content_type or "").split(";")[0].strip().lower()
     if suffix in _MARKDOWN_NAMES or kind in _MARKDOWN_TYPES:
-        return Format.MARKDOWN
+        return Format.MARKDOWN  # even with HTML inside: Markdown allows it
     if suffix in {".htm", ".html", ".xhtml"} or kind == "text/html":
+        return Format.HTML
+    if _HTML_INSIDE.search(data[:4096]):  # a fragment saved without <html>, e.g. from a CMS
         return Format.HTML
     if suffix in {"", ".txt"} and _MARKDOWN_HEADING.search(text):
         # No name, or a name that says only "text": headings like "# Setup" mean Markdown.

@@ -12,16 +12,6 @@ import sys
 from knowledge_core.extraction.detect import Format
 from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section
 
-# At most this many extractions at once per process: each may use a core and its memory cap.
-_slots: dict[int, asyncio.Semaphore] = {}
-
-
-def _slot(concurrency: int) -> asyncio.Semaphore:
-    semaphore = _slots.get(concurrency)
-    if semaphore is None:
-        semaphore = _slots[concurrency] = asyncio.Semaphore(concurrency)
-    return semaphore
-
 
 async def extract_file(
     data: bytes,
@@ -30,11 +20,14 @@ async def extract_file(
     timeout_seconds: float,
     memory_mb: int,
     max_chars: int,
-    concurrency: int = 2,
+    slots: asyncio.Semaphore | None = None,
 ) -> Extracted:
-    """The file's sections, or ExtractionFailed naming why not (never a partial text)."""
+    """The file's sections, or ExtractionFailed naming why not (never a partial text).
+
+    `slots` bounds how many parses run at once in this process (each may take a core and its
+    memory cap); the wait for a slot is not counted in the timeout."""
     cpu_seconds = max(int(timeout_seconds), 1)
-    async with _slot(concurrency):
+    async with slots or asyncio.Semaphore(1):
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -20,6 +20,7 @@ from tests.files import (
     make_docx,
     make_pdf,
     many_entries_docx,
+    xlsx_like,
     zip_bomb_docx,
 )
 from tests.support import make_user
@@ -277,13 +278,8 @@ BAD_FILES: list[tuple[str, str, bytes, int, str]] = [
     ("damaged docx", "damaged.docx", POLICY_DOCX[:2000], 422, "corrupt_file"),
     ("png", "diagram.md", b"\x89PNG\r\n\x1a\n" + bytes(200), 415, "unsupported_type"),
     ("binary", "data.bin", bytes(range(256)) * 8, 415, "unsupported_type"),
-    (
-        "excel",
-        "sheet.xlsx",
-        many_entries_docx(1).replace(b"word/", b"xl/w/"),
-        415,
-        "unsupported_type",
-    ),
+    ("excel", "sheet.xlsx", xlsx_like(), 415, "unsupported_type"),
+    ("zip", "notes.zip", many_entries_docx(1).replace(b"word/", b"misc/"), 415, "unsupported_type"),
     ("empty", "empty.txt", b"", 422, "empty_file"),
     ("blank", "blank.md", b"  \n\n \t\n", 422, "no_text"),
     (

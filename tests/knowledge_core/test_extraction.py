@@ -19,6 +19,8 @@ from tests.files import make_docx, make_pdf, zip_bomb_docx
         (b"# Title\n\ntext", None, None, Format.MARKDOWN),
         (b"# Title\n\ntext", "notes.txt", None, Format.MARKDOWN),
         (b"plain words", "notes.md", None, Format.MARKDOWN),
+        (b"# About\n\nUse <article> for posts.", "about.md", None, Format.MARKDOWN),
+        (b"<div><article><p>A saved fragment.</p></article></div>", None, None, Format.HTML),
         (b"plain words", None, "text/markdown", Format.MARKDOWN),
         (b"Title\n=====\n\ntext", "notes.rst", None, Format.TEXT),
         ("caf\u00e9 cr\u00e8me".encode("cp1252"), "old.txt", None, Format.TEXT),
