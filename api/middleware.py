@@ -79,6 +79,10 @@ class RequestContext:
         try:
             if length.isdigit() and int(length) > limit:
                 await _too_large(send_with_id, limit)
+            elif scope["path"] in self.body_limits and not length.isdigit():
+                # A file upload must say its size: a chunked body of unknown length would be
+                # spooled whole by the form parser before any limit could refuse it.
+                await _refuse(send_with_id, 411, "length_required", "send a Content-Length")
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
@@ -103,13 +107,15 @@ class RequestContext:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        error_body("payload_too_large", f"the request body is larger than {limit} bytes")
-    ).encode()
+    await _refuse(send, 413, "payload_too_large", f"the request body is larger than {limit} bytes")
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )

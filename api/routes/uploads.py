@@ -33,6 +33,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=ERROR_R
             "The file is over MAX_UPLOAD_BYTES, its text over MAX_DOCUMENT_CHARS, it is a ZIP "
             "bomb, or reading it needed more memory or time than allowed."
         ),
+        411: described("No Content-Length: an upload must say its size."),
         415: described("Not a format we read (PDF, DOCX, HTML, Markdown, plain text)."),
         422: described(
             "Invalid fields, or a file that cannot be read: encrypted or damaged PDF, a PDF "

@@ -337,6 +337,19 @@ def test_limits_are_enforced_and_named(
     assert huge.status_code == 413, huge.text
     assert "request body is larger" in huge.json()["error"]["message"]
 
+    # A body of unknown length (chunked) is refused before the form parser spools it.
+    def chunks() -> Iterator[bytes]:
+        yield b"--x\r\nContent-Disposition: form-data; name=file; filename=a.txt\r\n\r\n"
+        yield b"w" * 10_000
+
+    unsized = strict_api.post(
+        "/v1/documents/upload",
+        headers={**bearer(uploader.token), "Content-Type": "multipart/form-data; boundary=x"},
+        content=chunks(),
+    )
+    assert unsized.status_code == 411, unsized.text
+    assert unsized.json()["error"]["code"] == "length_required"
+
     long_text = upload(strict_api, uploader.token, "long.md", b"# T\n\n" + b"w " * 1500)
     assert long_text.status_code == 413, long_text.text
     assert "limit is 1000" in long_text.json()["error"]["message"]
