@@ -400,6 +400,11 @@ def test_uploads_go_through_the_token_check_and_rls(
         )
         assert refused.status_code == 403, refused.text
         assert counts(db, viewer) == (0, 0, 0)
+        # Someone outside the workspace: refused the same way, nothing stored.
+        before = counts(db, uploader.user)
+        stranger = upload(api, uploader.token, "b.md", GUIDE_MD, workspace_id=str(row[0]))
+        assert stranger.status_code == 403, stranger.text
+        assert counts(db, uploader.user) == before
         agent = stack.access_token(viewer, scope="knowledge:read")
         assert upload(api, agent, "a.md", GUIDE_MD).status_code == 403
         assert counts(db, viewer) == (0, 0, 0)
