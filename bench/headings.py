@@ -82,7 +82,7 @@ def metrics(ranks: Sequence[int | None]) -> dict[str, float]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=120)
+    parser.add_argument("--docs", type=int, default=100)
     parser.add_argument("--max-chars", type=int, default=40_000)
     parser.add_argument("--queries", type=int, default=400)
     args = parser.parse_args()
