@@ -41,7 +41,9 @@ revoke all on public.vector_store from anon, authenticated;
 grant select, delete on public.vector_store to authenticated;
 grant insert (id, content, embedding, metadata, embedding_model, workspace_id)
   on public.vector_store to authenticated;
-grant update (content, embedding, metadata, embedding_model, workspace_id)
+-- id too: an upsert sets every column it was sent (`on conflict (id) do update set id = ...`);
+-- the trigger refuses an id that actually changes.
+grant update (id, content, embedding, metadata, embedding_model, workspace_id)
   on public.vector_store to authenticated;
 
 -- Write the row through to its document and passage, as the caller, then keep only the id.
@@ -60,6 +62,9 @@ declare
   current_metadata jsonb;
 begin
   if tg_op = 'UPDATE' then
+    if new.id is distinct from old.id then
+      raise exception 'a vector store row keeps its id' using errcode = '42501';
+    end if;
     if new.content is null and new.embedding is null and new.metadata is null
        and new.workspace_id is null and new.embedding_model is null then
       return new;
@@ -147,15 +152,29 @@ create trigger vector_store_delete_document
   after delete on public.vector_store
   for each row execute function private.delete_vector_store_document();
 
+-- Whether the caller can see a document, read as of now. volatile on purpose: a stable
+-- expression reads the table as it was when the statement began, so a policy could not see the
+-- document the write-through trigger has just made, and an upsert's RETURNING (which needs the new
+-- row to be visible) would be refused. Runs as the caller: the documents policies answer.
+create function private.caller_sees_document(document_id uuid)
+returns boolean
+language sql
+volatile
+set search_path = ''
+as $$
+  select exists (select 1 from public.documents d where d.id = document_id)
+$$;
+revoke execute on function private.caller_sees_document(uuid) from public;
+grant execute on function private.caller_sees_document(uuid) to authenticated;
+
 -- Rows follow their documents: visible with them, rewritten and deleted where the document may
 -- be. An insert needs no more than a token that allows writing: the trigger has already written
--- the document as the caller (the documents policies refused or allowed it), and a policy could
--- not see that document yet (it reads the table as it was when the statement began).
+-- the document as the caller, and the documents policies refused or allowed it there.
 create policy "Vector store rows are visible with their document"
   on public.vector_store for select to authenticated
   using (
     (select private.token_allows('knowledge:read'))
-    and exists (select 1 from public.documents d where d.id = vector_store.id)
+    and private.caller_sees_document(vector_store.id)
   );
 
 create policy "Vector store rows are added by callers who may write"
@@ -166,16 +185,16 @@ create policy "Vector store rows are rewritten with their document"
   on public.vector_store for update to authenticated
   using (
     (select private.token_allows('knowledge:write'))
-    and exists (select 1 from public.documents d where d.id = vector_store.id)
+    and private.caller_sees_document(vector_store.id)
   )
   with check (
     (select private.token_allows('knowledge:write'))
-    and exists (select 1 from public.documents d where d.id = vector_store.id)
+    and private.caller_sees_document(vector_store.id)
   );
 
 create policy "Vector store rows are deleted with their document"
   on public.vector_store for delete to authenticated
   using (
     (select private.token_allows('knowledge:write'))
-    and exists (select 1 from public.documents d where d.id = vector_store.id)
+    and private.caller_sees_document(vector_store.id)
   );
