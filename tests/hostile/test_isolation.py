@@ -195,7 +195,7 @@ def test_postgrest_read_attempts(tally: Tally) -> None:
 
 
 @given(data=st.data())
-@examples(160)
+@examples(220)
 def test_postgrest_writes_never_land(
     world: World,
     rest: httpx.Client,
