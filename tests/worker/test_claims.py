@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from local_stack.stack import LocalStack, User
-from tests.support import unit_vector
+from tests.support import rest_client, unit_vector
 
 MODEL = "claim-test-model"
 
@@ -171,3 +171,32 @@ def test_failures_back_off_then_give_up_and_say_why(
     assert db.execute(
         "select count(*) from private.embedding_queue where document_id = %s", (document,)
     ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated", "service_role"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "select * from private.claim_embedding_work('all-MiniLM-L6-v2', 1, 60)",
+        "select private.complete_embedding_work(gen_random_uuid(), gen_random_uuid(), 'm', '[]')",
+        "select private.fail_embedding_work(gen_random_uuid(), gen_random_uuid(), 'x')",
+        "select private.set_embedding_model('another-model')",
+    ],
+)
+def test_no_api_role_can_claim_or_complete_work(
+    db: psycopg.Connection, role: str, call: str
+) -> None:
+    """Only the worker's role may: not a user, not even the service-role key."""
+    with db.transaction(force_rollback=True):
+        db.execute(f"set local role {role}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            db.execute(call)
+
+
+def test_the_worker_functions_are_not_on_the_api(stack: LocalStack, person: User) -> None:
+    """private is not an exposed schema: PostgREST does not know these functions."""
+    with rest_client(stack, stack.access_token(person)) as http:
+        response = http.post(
+            "/rpc/claim_embedding_work", json={"model": "all-MiniLM-L6-v2", "max_documents": 1}
+        )
+    assert response.status_code == 404, response.text
