@@ -122,7 +122,6 @@ begin
 end
 $$;
 revoke execute on function private.write_vector_store_row() from public;
-grant execute on function private.write_vector_store_row() to authenticated;
 
 create trigger vector_store_write_through
   before insert or update on public.vector_store
@@ -146,7 +145,6 @@ begin
 end
 $$;
 revoke execute on function private.delete_vector_store_document() from public;
-grant execute on function private.delete_vector_store_document() to authenticated;
 
 create trigger vector_store_delete_document
   after delete on public.vector_store
