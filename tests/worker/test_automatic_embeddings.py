@@ -5,7 +5,12 @@ a client the way an app would (supabase-py, raw PostgREST, SQL), then polls the 
 embedding_status with a bounded deadline and checks the passages and the API's search.
 """
 
+import json
+import os
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -14,6 +19,7 @@ from postgrest.exceptions import APIError
 
 from knowledge_core.chunking import chunk_text
 from knowledge_core.settings import Settings
+from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack, User
 from tests.support import rest_client, rows_of, supabase_client, vector_literal
 from tests.worker.conftest import passages, wait_settled
@@ -85,6 +91,41 @@ def test_a_raw_postgrest_insert_becomes_searchable(
     wait_settled(db, [document])
     hits = api_search(stack, token, f"How do bees show where flowers are? {marker}")
     assert hits and hits[0]["document_id"] == document
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(
+    NODE is None or not (REPO_ROOT / "node_modules" / "@supabase" / "supabase-js").exists(),
+    reason="needs Node and `npm install` (package.json's devDependencies)",
+)
+def test_a_supabase_js_insert_becomes_searchable(
+    stack: LocalStack, db: psycopg.Connection, person: User
+) -> None:
+    token = stack.access_token(person)
+    marker = uuid.uuid4().hex[:8]
+    assert NODE is not None
+    result = subprocess.run(
+        [NODE, str(Path(__file__).with_name("js") / "insert_document.mjs")],
+        env={
+            **os.environ,
+            "API_URL": stack.settings.api_url,
+            "ANON_KEY": stack.anon_key,
+            "USER_TOKEN": token,
+            "CONTENT": f"Hedgehogs {marker} roll into a ball when they are afraid.",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["embedding_status"] == "pending"
+    wait_settled(db, [row["id"]])
+    hits = api_search(stack, token, f"What do hedgehogs do when scared? {marker}")
+    assert hits and hits[0]["document_id"] == row["id"]
 
 
 def test_an_update_re_embeds_only_the_passages_that_changed(
