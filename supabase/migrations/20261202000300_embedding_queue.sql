@@ -99,8 +99,8 @@ create trigger document_chunks_passages_written
   referencing new table as written
   for each statement execute function private.passages_written();
 
--- Documents written before this migration with text of their own do not exist (the column is
--- new); documents without passages are told so (track_document_text's message).
+-- Documents that exist already have no stored text (the column is new): those with passages
+-- stay ready; those without any say so, with track_document_text's message.
 update public.documents d
    set embedding_status = 'failed',
        embedding_error = 'the document has no text (content) and no passages yet'
