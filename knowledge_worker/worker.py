@@ -127,10 +127,44 @@ class EmbeddingWorker:
             for row in rows
         ]
 
+    async def renew(self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim) -> bool:
+        """Extend the claim's lease; False when it is no longer this worker's."""
+        row = await (
+            await conn.execute(
+                "select private.renew_embedding_lease(%s, %s, %s) as held",
+                (claim.document_id, claim.lease_token, self.worker.lease_seconds),
+            )
+        ).fetchone()
+        return bool(row and row["held"])
+
+    async def _embed_holding_lease(
+        self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim
+    ) -> tuple[list[str], dict[str, list[float]]] | None:
+        """Embed while renewing the lease every third of it; None if the claim was lost."""
+        if not await self.renew(conn, claim):  # a batch's later documents waited their turn
+            return None
+        embedding = asyncio.ensure_future(self.embed(claim))
+        try:
+            while True:
+                done, _ = await asyncio.wait({embedding}, timeout=self.worker.lease_seconds / 3)
+                if done:
+                    return embedding.result()
+                if not await self.renew(conn, claim):
+                    return None
+                log.info("lease renewed", extra={"document_id": str(claim.document_id)})
+        finally:
+            embedding.cancel()
+
     async def process(self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim) -> Outcome:
         """Embed one claimed document; any failure is recorded on it, never raised."""
         try:
-            passages, vectors = await self.embed(claim)
+            embedded = await self._embed_holding_lease(conn, claim)
+            if embedded is None:
+                log.info("claim lost", extra={"document_id": str(claim.document_id)})
+                return Outcome(claim.document_id, "lost")
+            passages, vectors = embedded
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
         except (InvalidInput, PayloadTooLarge) as error:
             # The text itself cannot be embedded: retrying would fail the same way.
             return await self.fail(conn, claim, error.message, retry=False)

@@ -180,6 +180,7 @@ def test_failures_back_off_then_give_up_and_say_why(
         "select * from private.claim_embedding_work('all-MiniLM-L6-v2', 1, 60)",
         "select private.complete_embedding_work(gen_random_uuid(), gen_random_uuid(), 'm', '[]')",
         "select private.fail_embedding_work(gen_random_uuid(), gen_random_uuid(), 'x')",
+        "select private.renew_embedding_lease(gen_random_uuid(), gen_random_uuid())",
         "select private.set_embedding_model('another-model')",
     ],
 )
@@ -200,3 +201,32 @@ def test_the_worker_functions_are_not_on_the_api(stack: LocalStack, person: User
             "/rpc/claim_embedding_work", json={"model": "all-MiniLM-L6-v2", "max_documents": 1}
         )
     assert response.status_code == 404, response.text
+
+
+def test_a_renewed_lease_is_not_taken_and_a_lost_one_cannot_be_renewed(
+    db: psycopg.Connection, worker_db: psycopg.Connection, person: User
+) -> None:
+    (document,) = queue_documents(db, person, 1)
+    (held,) = claim(worker_db, 1, lease=5)
+
+    def renew(token: object) -> bool:
+        row = worker_db.execute(
+            "select private.renew_embedding_lease(%s, %s, 600)", (document, token)
+        ).fetchone()
+        return bool(row and row[0])
+
+    assert renew(held["lease_token"]) is True
+    assert db.execute(
+        "select lease_expires_at > now() + interval '500 seconds' from private.embedding_queue "
+        "where document_id = %s",
+        (document,),
+    ).fetchone() == (True,)
+    assert renew(uuid.uuid4()) is False  # someone else's token
+    db.execute(
+        "update private.embedding_queue set lease_expires_at = now() - interval '1 second' "
+        "where document_id = %s",
+        (document,),
+    )
+    assert renew(held["lease_token"]) is False  # expired: the claim is up for grabs, not renewed
+    (taken,) = claim(worker_db, 1)
+    assert taken["lease_token"] != held["lease_token"]

@@ -127,18 +127,33 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
 def test_two_workers_never_embed_the_same_document(
     stack: LocalStack, db: psycopg.Connection, person: User, own_workers: list[Daemon]
 ) -> None:
+    """Short leases (5 s) and one long document: its worker must keep renewing its lease, or
+    the other would take it over and both would embed it."""
     workers = [
-        own_worker(stack, name, KB_WORKER_MAX_DOCUMENTS="1") for name in ("worker-a", "worker-b")
+        own_worker(stack, name, KB_WORKER_MAX_DOCUMENTS="1", KB_WORKER_LEASE_SECONDS="5")
+        for name in ("worker-a", "worker-b")
     ]
     own_workers.extend(workers)
     for worker in workers:
         worker.start()
     texts = write_documents(db, person, 16, topics=2)
-    wait_settled(db, list(texts))
-    check_passages(db, texts)
-    done = Counter(d for w in workers for d in embedded_ids(w.log_file) if d in texts)
-    assert set(done) == set(texts)
+    long_text = write_documents(db, person, 1, topics=250)
+    wait_settled(db, [*texts, *long_text])
+    check_passages(db, {**texts, **long_text})
+    done = Counter(
+        d for w in workers for d in embedded_ids(w.log_file) if d in texts or d in long_text
+    )
+    assert set(done) == set(texts) | set(long_text)
     assert max(done.values()) == 1, [d for d, n in done.items() if n > 1]
+    logged = [
+        json.loads(line)
+        for w in workers
+        for line in w.log_file.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert not [e for e in logged if e.get("msg") == "claim lost"]
+    (long_id,) = long_text
+    assert any(e.get("msg") == "lease renewed" and e["document_id"] == long_id for e in logged)
 
 
 def test_a_worker_reconnects_after_its_connections_are_cut(
