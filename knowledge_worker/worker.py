@@ -93,6 +93,11 @@ class EmbeddingWorker:
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 log.warning("database connection lost; reconnecting", extra={"error": str(error)})
                 await _sleep_unless(stop, self.worker.reconnect_seconds)
+            except psycopg.Error as error:
+                # Anything else the database says (say, the migrations are not applied yet): keep
+                # the process alive and try again, rather than exit into a restart loop.
+                log.error("database error; retrying", extra={"error": str(error)})
+                await _sleep_unless(stop, self.worker.reconnect_seconds)
 
     async def _wait(
         self, listener: psycopg.AsyncConnection[dict[str, Any]], stop: asyncio.Event
