@@ -14,7 +14,6 @@ from uuid import UUID
 from knowledge_core.chunking import Passage, chunk_sections, chunk_text
 from knowledge_core.embeddings import Embedder, QueryEmbeddingCache, embed_in_batches
 from knowledge_core.errors import (
-    Conflict,
     FileRejected,
     Forbidden,
     NotFound,
@@ -29,9 +28,10 @@ from knowledge_core.tokens import Caller
 
 Progress = Callable[[int, int], Awaitable[None]]
 
+# Not the text itself: lists stay small; a document's passages carry its text.
 DOCUMENT_COLUMNS = (
     "id,owner_id,workspace_id,title,source,category,metadata,content_hash,embedding_model,"
-    "created_at,updated_at"
+    "embedding_status,embedding_error,created_at,updated_at"
 )
 
 
@@ -140,6 +140,8 @@ class CallerKnowledge:
                 "category": document.category,
                 "metadata": document.metadata,
                 "workspace_id": str(document.workspace_id) if document.workspace_id else None,
+                # Kept with the document, so it can be re-embedded from source (a new model).
+                "content": document.content,
                 "chunks": [
                     {"content": p.content, "embedding": v}
                     | ({"location": p.location} if p.location else {})
@@ -230,11 +232,15 @@ class CallerKnowledge:
     async def _replace_content(self, current: dict[str, Any], text: str) -> None:
         model = self.knowledge.embedder.model
         if current["embedding_model"] != model:
-            raise Conflict(
-                f"the document was embedded with {current['embedding_model']}, this edge uses "
-                f"{model}; add it again instead",
-                field="content",
+            # Passages of two models never mix in one document: the new text is stored, and
+            # the embedding worker re-embeds it whole with the project's model (the document
+            # is `pending` meanwhile and keeps answering searches with its old passages).
+            updated = await self.rest.update(
+                "documents", {"id": f"eq.{current['id']}"}, {"content": text}
             )
+            if not updated:
+                raise Forbidden(f"you may read document {current['id']} but not change it")
+            return
         passages = self.chunk(text)
         stored = {chunk["content"] for chunk in current["chunks"]}
         fresh = [p for p in dict.fromkeys(passages) if p not in stored]
@@ -255,6 +261,7 @@ class CallerKnowledge:
             {
                 "document_id": current["id"],
                 "content_hash": content_hash(text),
+                "content": text,
                 "chunks": [{"content": p, "embedding": vectors.get(p)} for p in passages],
             },
         )

@@ -103,6 +103,12 @@ class DocumentInfo(BaseModel):
     workspace_id: UUID | None
     owner_id: UUID
     embedding_model: str
+    embedding_status: str = Field(
+        default="ready",
+        description="pending: its passages are being embedded (new text or a new model); "
+        "ready; failed: embedding_error says why.",
+    )
+    embedding_error: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -118,6 +124,8 @@ class DocumentInfo(BaseModel):
             workspace_id=row["workspace_id"],
             owner_id=row["owner_id"],
             embedding_model=row["embedding_model"],
+            embedding_status=row.get("embedding_status", "ready"),
+            embedding_error=row.get("embedding_error"),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
