@@ -1,7 +1,14 @@
 """`kb`: the knowledge base from a terminal, as a given user, through the API.
 
-    kb ingest docs/ notes.md --category handbook     add Markdown and text files (folders too)
+    kb ingest docs/ manual.pdf --category handbook   add files, and folders of them
     kb search "how do I rotate keys?" -k 5           find passages, with citations
+
+ingest reads PDF, Word (.docx), HTML, Markdown and plain text (.txt, .rst). Each file is
+uploaded to the API, which detects its format from its content, reads it in a sandboxed
+process and keeps its structure: a passage found later cites its page (PDF) or its headings
+(DOCX, HTML, Markdown). Folders are walked for files with those suffixes. A file the API
+refuses (encrypted or scanned PDF, damaged file, over the size limit) is reported by name with
+the reason, and the other files are still stored.
 
 The user is whoever the access token belongs to: --token, or KB_ACCESS_TOKEN. On the local stack,
 --as EMAIL signs in as that user (created if new).
@@ -18,7 +25,7 @@ from typing import Any, TextIO
 
 import httpx
 
-SUFFIXES = {".md", ".markdown", ".txt", ".rst"}
+SUFFIXES = {".md", ".markdown", ".txt", ".rst", ".pdf", ".docx", ".html", ".htm"}
 
 
 class ProgressBar:
@@ -59,13 +66,6 @@ def find_files(paths: list[Path]) -> Iterator[Path]:
             raise SystemExit(f"kb: {path}: no such file or folder")
 
 
-def title_of(path: Path, text: str) -> str:
-    for line in text.splitlines():
-        if line.startswith("# "):
-            return line[2:].strip()[:500] or path.stem
-    return path.stem[:500]
-
-
 def _fail(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
@@ -78,24 +78,25 @@ def _fail(response: httpx.Response) -> str:
 def ingest(client: httpx.Client, args: argparse.Namespace) -> int:
     files = list(find_files([Path(p) for p in args.paths]))
     if not files:
-        print("kb: no Markdown or text files found", file=sys.stderr)
+        print("kb: no PDF, DOCX, HTML, Markdown or text files found", file=sys.stderr)
         return 1
     metadata = json.loads(args.metadata) if args.metadata else {}
     bar = ProgressBar(len(files), "ingest")
     failures = 0
     for done, path in enumerate(files, start=1):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        body: dict[str, Any] = {
-            "title": title_of(path, text),
-            "content": text,
+        # The API reads the file (format, title, structure); the CLI only sends it.
+        form: dict[str, str] = {
             "source": str(path),
-            "metadata": {**metadata, "path": str(path)},
+            "metadata": json.dumps({**metadata, "path": str(path)}),
         }
         if args.category:
-            body["category"] = args.category
+            form["category"] = args.category
         if args.workspace:
-            body["workspace_id"] = args.workspace
-        response = client.post("/v1/documents", json=body)
+            form["workspace_id"] = args.workspace
+        with path.open("rb") as handle:
+            response = client.post(
+                "/v1/documents/upload", files={"file": (path.name, handle)}, data=form
+            )
         if response.status_code == 202:
             response = wait_for_job(client, response.json()["status_url"])
         if response.status_code >= 400:
@@ -141,9 +142,21 @@ def search(client: httpx.Client, args: argparse.Namespace) -> int:
         print("no results")
     for rank, hit in enumerate(results, start=1):
         where = hit["source"] or hit["document_id"]
-        print(f"{rank}. {hit['title']}  [{hit['score']:.3f}]  {where}#{hit['chunk_index']}")
+        print(f"{rank}. {hit['title']}  [{hit['score']:.3f}]  {where}{cite(hit)}")
         print("   " + " ".join(hit["content"].split())[:300])
     return 0
+
+
+def cite(hit: dict[str, Any]) -> str:
+    """Where the passage is: its page(s) or heading path when the file had them."""
+    location = hit.get("location") or {}
+    if "page" in location:
+        return f", page {location['page']}"
+    if "pages" in location:
+        return f", pages {location['pages'][0]}-{location['pages'][-1]}"
+    if location.get("headings"):
+        return ", " + " > ".join(location["headings"])
+    return f"#{hit['chunk_index']}"
 
 
 def resolve_token(args: argparse.Namespace) -> str:
@@ -175,7 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="local stack only: act as this user (created if new)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add = commands.add_parser("ingest", help="add Markdown/text files and folders")
+    add = commands.add_parser(
+        "ingest",
+        help="add files and folders: PDF, DOCX, HTML, Markdown, text",
+        description="Upload files (PDF, .docx, HTML, Markdown, .txt/.rst) and folders of them. "
+        "The format is detected from the content; passages keep their page (PDF) or heading "
+        "path (DOCX, HTML, Markdown) for citations. Refused files are named with the reason.",
+    )
     add.add_argument("paths", nargs="+", metavar="PATH")
     add.add_argument("--category")
     add.add_argument("--workspace", metavar="UUID", help="share with this workspace")

@@ -34,21 +34,21 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def _described(text: str) -> dict[str, Any]:
+def described(text: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": text}
 
 
 # Declared on every /v1 router, so clients (and schemathesis) know each status they may meet.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _described("The body could not be parsed (not UTF-8 or not JSON)."),
-    401: _described("No token, or an invalid, expired or revoked one (with WWW-Authenticate)."),
-    403: _described("The database refused: Row Level Security or the token's scope."),
-    404: _described("No such document or job, or not yours to see."),
-    409: _described("The change conflicts with what is stored."),
-    413: _described("The document or body is too large."),
-    422: _described("Invalid input; `field` names it."),
-    429: _described("Too many writes this minute (with Retry-After)."),
-    503: _described("PostgREST, the database or the embedder is unavailable (with Retry-After)."),
+    400: described("The body could not be parsed (not UTF-8 or not JSON)."),
+    401: described("No token, or an invalid, expired or revoked one (with WWW-Authenticate)."),
+    403: described("The database refused: Row Level Security or the token's scope."),
+    404: described("No such document or job, or not yours to see."),
+    409: described("The change conflicts with what is stored."),
+    413: described("The document or body is too large."),
+    422: described("Invalid input; `field` names it."),
+    429: described("Too many writes this minute (with Retry-After)."),
+    503: described("PostgREST, the database or the embedder is unavailable (with Retry-After)."),
 }
 
 

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import Metrics, RequestContext
-from api.routes import documents, health, jobs, search
+from api.routes import documents, health, jobs, search, uploads
 from knowledge_core.embeddings import create_embedder
 from knowledge_core.knowledge import Knowledge
 from knowledge_core.logs import configure_logging
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for router in (documents.router, search.router, jobs.router, health.router):
+    for router in (documents.router, uploads.router, search.router, jobs.router, health.router):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(
@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContext,
         metrics=app.state.metrics,
-        # Room for the largest document as JSON (escaped text can grow) plus its fields.
+        # Room for the largest document as JSON (escaped text can grow) plus its fields; an
+        # upload, for the largest file plus its form fields.
         max_body_bytes=settings.max_document_chars * 4 + 65_536,
+        body_limits={"/v1/documents/upload": settings.max_upload_bytes + 65_536},
     )
     return app

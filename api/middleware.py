@@ -39,10 +39,19 @@ class Metrics:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        body_limits: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        # Paths with their own limit (file uploads), so JSON routes keep their tight one.
+        self.body_limits = body_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,9 +75,14 @@ class RequestContext:
             await send(message)
 
         length = headers.get("content-length", "")
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         try:
-            if length.isdigit() and int(length) > self.max_body_bytes:
-                await _too_large(send_with_id, self.max_body_bytes)
+            if length.isdigit() and int(length) > limit:
+                await _too_large(send_with_id, limit)
+            elif scope["path"] in self.body_limits and not length.isdigit():
+                # A file upload must say its size: a chunked body of unknown length would be
+                # spooled whole by the form parser before any limit could refuse it.
+                await _refuse(send_with_id, 411, "length_required", "send a Content-Length")
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
@@ -93,13 +107,15 @@ class RequestContext:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        error_body("payload_too_large", f"the request body is larger than {limit} bytes")
-    ).encode()
+    await _refuse(send, 413, "payload_too_large", f"the request body is larger than {limit} bytes")
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )

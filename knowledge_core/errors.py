@@ -51,6 +51,21 @@ class PayloadTooLarge(KnowledgeBaseError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(KnowledgeBaseError):
+    status = 415
+    code = "unsupported_type"
+
+
+class FileRejected(KnowledgeBaseError):
+    """A file that cannot become text; `code` names why (encrypted_pdf, zip_bomb, no_text_layer,
+    ...) and `status` is 413 for limits, 422 for the rest."""
+
+    def __init__(self, message: str, *, code: str, status: int = 422) -> None:
+        super().__init__(message, field="file")
+        self.code = code
+        self.status = status
+
+
 class RateLimited(KnowledgeBaseError):
     status = 429
     code = "rate_limited"

@@ -4,15 +4,23 @@ Each operation is text handling (chunking, embedding) plus calls to PostgREST wi
 token. Access rules are not repeated here: RLS answers, and its refusals come back as errors.
 """
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from knowledge_core.chunking import chunk_text
+from knowledge_core.chunking import Passage, chunk_sections, chunk_text
 from knowledge_core.embeddings import Embedder, QueryEmbeddingCache, embed_in_batches
-from knowledge_core.errors import Conflict, Forbidden, NotFound
+from knowledge_core.errors import (
+    FileRejected,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from knowledge_core.extraction import Extracted, ExtractionFailed, detect_format, extract_file
 from knowledge_core.models import DocumentChanges, IngestResult, NewDocument, SearchHit, SearchQuery
 from knowledge_core.rest import CallerRest, RestPool
 from knowledge_core.settings import Settings
@@ -20,10 +28,15 @@ from knowledge_core.tokens import Caller
 
 Progress = Callable[[int, int], Awaitable[None]]
 
+# Not the text itself: lists stay small; a document's passages carry its text.
 DOCUMENT_COLUMNS = (
     "id,owner_id,workspace_id,title,source,category,metadata,content_hash,embedding_model,"
-    "created_at,updated_at"
+    "embedding_status,embedding_error,created_at,updated_at"
 )
+
+
+# The keys of a chunk's metadata that say where it is in its file (see chunk_sections).
+LOCATION_KEYS = ("page", "pages", "headings")
 
 
 def content_hash(text: str) -> str:
@@ -38,6 +51,8 @@ class Knowledge:
         self.rest = rest
         self.embedder = embedder
         self.query_cache = QueryEmbeddingCache(embedder, settings.embedding_cache_size)
+        # Parses of uploaded files running at once in this process (see extraction.runner).
+        self.extraction_slots = asyncio.Semaphore(settings.extraction_concurrency)
 
     def for_caller(self, caller: Caller, request_id: str | None = None) -> "CallerKnowledge":
         return CallerKnowledge(self, self.rest.bind(caller, request_id))
@@ -60,19 +75,57 @@ class CallerKnowledge:
             text, size=s.chunk_size, overlap=s.chunk_overlap, max_chars=s.max_document_chars
         )
 
+    def chunk_file(self, extracted: Extracted) -> list[Passage]:
+        """Passages that keep to the file's sections and carry their location."""
+        s = self.settings
+        return chunk_sections(
+            extracted.sections,
+            size=s.chunk_size,
+            overlap=s.chunk_overlap,
+            max_chars=s.max_document_chars,
+        )
+
+    async def read_file(
+        self, data: bytes, filename: str | None, content_type: str | None
+    ) -> Extracted:
+        """The file's text and structure, parsed in a bounded child process; a file that cannot
+        be read whole is refused with the reason, never stored in part."""
+        s = self.settings
+        if len(data) > s.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"the file has {len(data)} bytes; the limit (MAX_UPLOAD_BYTES) is "
+                f"{s.max_upload_bytes}",
+                field="file",
+            )
+        try:
+            kind = detect_format(data, filename, content_type)
+            return await extract_file(
+                data,
+                kind,
+                timeout_seconds=s.extraction_timeout_seconds,
+                memory_mb=s.extraction_memory_mb,
+                max_chars=s.max_document_chars,
+                slots=self.knowledge.extraction_slots,
+            )
+        except ExtractionFailed as failure:
+            if failure.status == 415:
+                raise UnsupportedMediaType(failure.message, field="file") from failure
+            raise FileRejected(failure.message, code=failure.code, status=failure.status) from None
+
     async def add_document(
         self,
         document: NewDocument,
         *,
         on_progress: Progress | None = None,
-        chunks: list[str] | None = None,
+        chunks: Sequence[str | Passage] | None = None,
     ) -> IngestResult:
         """Chunk, embed in batches, then store document and chunks in one transaction."""
-        passages = chunks if chunks is not None else self.chunk(document.content)
+        given = chunks if chunks is not None else self.chunk(document.content)
+        passages = [p if isinstance(p, Passage) else Passage(p) for p in given]
         embedder = self.knowledge.embedder
         vectors = await embed_in_batches(
             embedder,
-            passages,
+            [p.content for p in passages],
             batch_size=self.settings.embedding_batch_size,
             token=self.token,
             on_progress=on_progress,
@@ -87,8 +140,12 @@ class CallerKnowledge:
                 "category": document.category,
                 "metadata": document.metadata,
                 "workspace_id": str(document.workspace_id) if document.workspace_id else None,
+                # Kept with the document, so it can be re-embedded from source (a new model).
+                "content": document.content,
                 "chunks": [
-                    {"content": p, "embedding": v} for p, v in zip(passages, vectors, strict=True)
+                    {"content": p.content, "embedding": v}
+                    | ({"location": p.location} if p.location else {})
+                    for p, v in zip(passages, vectors, strict=True)
                 ],
             },
         )
@@ -131,7 +188,7 @@ class CallerKnowledge:
             "document_chunks",
             {
                 "document_id": f"eq.{document_id}",
-                "select": "id,chunk_index,content",
+                "select": "id,chunk_index,content,location",
                 "order": "chunk_index",
             },
         )
@@ -175,11 +232,15 @@ class CallerKnowledge:
     async def _replace_content(self, current: dict[str, Any], text: str) -> None:
         model = self.knowledge.embedder.model
         if current["embedding_model"] != model:
-            raise Conflict(
-                f"the document was embedded with {current['embedding_model']}, this edge uses "
-                f"{model}; add it again instead",
-                field="content",
+            # Passages of two models never mix in one document: the new text is stored, and
+            # the embedding worker re-embeds it whole with the project's model (the document
+            # is `pending` meanwhile and keeps answering searches with its old passages).
+            updated = await self.rest.update(
+                "documents", {"id": f"eq.{current['id']}"}, {"content": text}
             )
+            if not updated:
+                raise Forbidden(f"you may read document {current['id']} but not change it")
+            return
         passages = self.chunk(text)
         stored = {chunk["content"] for chunk in current["chunks"]}
         fresh = [p for p in dict.fromkeys(passages) if p not in stored]
@@ -200,6 +261,7 @@ class CallerKnowledge:
             {
                 "document_id": current["id"],
                 "content_hash": content_hash(text),
+                "content": text,
                 "chunks": [{"content": p, "embedding": vectors.get(p)} for p in passages],
             },
         )
@@ -235,6 +297,7 @@ def _hit(row: dict[str, Any], *, score: float) -> SearchHit:
         workspace_id=row["workspace_id"],
         content=row["content"],
         metadata=row["metadata"],
+        location={k: row["metadata"][k] for k in LOCATION_KEYS if k in row["metadata"]},
         similarity=row["similarity"],
         score=score,
         embedding_model=row["embedding_model"],

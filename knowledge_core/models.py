@@ -69,6 +69,12 @@ class SearchHit(BaseModel):
     workspace_id: UUID | None
     content: str
     metadata: dict[str, Any]
+    location: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Where the passage is in its file, to cite it: {"page": 12} or '
+        '{"pages": [3, 4]} (PDF), {"headings": ["Setup", "Keys", "Rotation"]} (HTML, DOCX, '
+        "Markdown); empty for text sent as JSON.",
+    )
     similarity: float
     score: float = Field(description="Ranking score: similarity, or the RRF score in hybrid mode.")
     embedding_model: str

@@ -96,6 +96,18 @@ class Settings(EmbedderSettings):
     background_threshold_chars: int = Field(
         default=50_000, ge=0, description="Larger documents are ingested in the background."
     )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest file /v1/documents/upload takes."
+    )
+    extraction_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Wall time to turn one file into text."
+    )
+    extraction_memory_mb: int = Field(
+        default=768, ge=128, description="Address space of the process that parses one file."
+    )
+    extraction_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Files parsed at once per edge process."
+    )
     postgrest_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # -- the MCP server (mcp/knowledge_mcp) ---------------------------------------------------

@@ -12,8 +12,9 @@ DESCRIPTION = """\
 The embedded local Supabase stack: Postgres 18 + pgvector, PostgREST 12, an API gateway (Caddy,
 keeping Supabase's contract) at SUPABASE_URL/rest/v1, and this project's API and MCP server,
 which share one local embedding model (kb-embedder, on a unix socket in the state directory),
-started from packages, no Docker. Data lives in KB_STACK_STATE_DIR (default: .stack/ in the
-repository) and survives restarts.
+and the embedding worker (kb-worker, logged in as the role kb_embedding_worker: it embeds
+documents any door writes), started from packages, no Docker. Data lives in KB_STACK_STATE_DIR
+(default: .stack/ in the repository) and survives restarts.
 
 Ports (environment): KB_STACK_API_PORT=54321, KB_STACK_DB_PORT=54322, KB_STACK_REST_PORT=54323,
 KB_STACK_REST_ADMIN_PORT=54324, KB_STACK_EDGE_API_PORT=54330, KB_STACK_EDGE_MCP_PORT=54331.

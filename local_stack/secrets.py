@@ -28,6 +28,8 @@ class StackSecrets:
     jwt_secret: str
     postgres_password: str
     authenticator_password: str
+    # The embedding worker's login (role kb_embedding_worker, created by a migration).
+    worker_password: str
     # An ES256 key, as hosted Supabase now signs user tokens with asymmetric keys (JWKS).
     signing_key_pem: str
     signing_key_id: str
@@ -42,6 +44,7 @@ class StackSecrets:
             "jwt_secret": secrets.token_urlsafe(48),
             "postgres_password": secrets.token_urlsafe(24),
             "authenticator_password": secrets.token_urlsafe(24),
+            "worker_password": secrets.token_urlsafe(24),
             **_new_signing_key(),
         }
         names = {f.name for f in fields(cls)}

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 
 from knowledge_core.embeddings.wire import answers as embedder_answers
 from local_stack import postgres, postgrest
@@ -47,6 +48,15 @@ class LocalStack:
         return postgres.url(self.settings, self.secrets)
 
     @property
+    def worker_db_url(self) -> str:
+        """The embedding worker's login: role kb_embedding_worker, no table privileges at all."""
+        s = self.settings
+        return (
+            f"postgresql://kb_embedding_worker:{self.secrets.worker_password}"
+            f"@{s.host}:{s.db_port}/postgres"
+        )
+
+    @property
     def anon_key(self) -> str:
         return api_key(self.secrets.jwt_secret, "anon")
 
@@ -76,6 +86,8 @@ class LocalStack:
             "KB_MCP_URL": f"{s.edge_mcp_url}/mcp",
             # The machine's one local model (kb-embedder), which the API and MCP server share.
             "KB_EMBEDDER_URL": self.embedder_url,
+            # The embedding worker's database login (least privilege; see kb-worker --help).
+            "KB_WORKER_DATABASE_URL": self.worker_db_url,
         }
 
     def running(self) -> dict[str, bool]:
@@ -89,6 +101,7 @@ class LocalStack:
             and _http_ok(f"{self.settings.edge_api_url}/health/live"),
             "mcp": self._edge_mcp().pid() is not None
             and _http_ok(f"{self.settings.edge_mcp_url}/health/live"),
+            "worker": self.worker().pid() is not None,
         }
 
     def pids(self) -> dict[str, int | None]:
@@ -100,6 +113,7 @@ class LocalStack:
             "embedder": self._embedder().pid(),
             "api": self._edge_api().pid(),
             "mcp": self._edge_mcp().pid(),
+            "worker": self.worker().pid(),
         }
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -123,9 +137,12 @@ class LocalStack:
             self._start_edge_api()
             self._log("mcp: starting")
             self._start_edge_mcp()
+            self._log("worker: starting (embeds documents written by any door)")
+            self.worker().start()
         self._log(f"ready: {self.settings.api_url}")
 
     def stop(self) -> None:
+        self.worker().stop()
         self._edge_mcp().stop()
         self._edge_api().stop()
         self._embedder().stop()
@@ -254,6 +271,13 @@ class LocalStack:
         # 20261126001600_token_audience_and_issuer.sql).
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             conn.execute("update private.token_settings set issuer = %s", (self.auth_issuer,))
+            # The worker's role is made by a migration without a password (hosted projects set
+            # one themselves); this stack's comes from its secrets.
+            conn.execute(
+                psycopg.sql.SQL("alter role kb_embedding_worker with login password {}").format(
+                    psycopg.sql.Literal(self.secrets.worker_password)
+                )
+            )
         # A running PostgREST must see new tables and functions (Supabase's CLI does the same).
         postgres.psql(self.settings, self.secrets, "-c", "notify pgrst, 'reload schema'")
 
@@ -388,6 +412,23 @@ class LocalStack:
             timeout=120,
             what="MCP server",
             log=mcp.log_file,
+        )
+
+    def worker(self, name: str = "worker") -> Daemon:
+        """kb-worker, the embedding worker, with this stack's settings and its own login.
+
+        `name` gives tests a second worker (its own pid and log files) beside the stack's."""
+        s = self.settings
+        return Daemon(
+            name=name,
+            argv=[sys.executable, "-m", "knowledge_worker", "--name", name],
+            pid_file=s.run_dir / f"{name}.pid",
+            log_file=s.log_dir / f"{name}.log",
+            env={
+                **self.edge_environment(),
+                "KB_WORKER_DATABASE_URL": self.worker_db_url,
+                "PYTHONPATH": str(REPO_ROOT),
+            },
         )
 
     def _start_gateway(self) -> None:

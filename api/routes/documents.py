@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerKB
 from api.errors import ERROR_RESPONSES
+from knowledge_core.chunking import Passage
 from knowledge_core.errors import InvalidInput, KnowledgeBaseError
 from knowledge_core.knowledge import CallerKnowledge
 from knowledge_core.models import DocumentChanges, IngestResult, NewDocument
@@ -48,7 +50,18 @@ async def add_document(
     """Chunk, embed and store a document atomically. Small documents are stored before the
     answer (201, or 200 when the same text already exists there); large ones are accepted with
     202 and a job to poll. A failure never leaves part of a document behind."""
-    chunks = kb.chunk(document.content)
+    return await store(kb, document, kb.chunk(document.content), request, response)
+
+
+async def store(
+    kb: CallerKnowledge,
+    document: NewDocument,
+    chunks: Sequence[str | Passage],
+    request: Request,
+    response: Response,
+) -> IngestResult | IngestAccepted:
+    """The one write path of JSON and file ingest: stored now (201/200) or in the background
+    (202 and a job), always through the caller's token, so RLS and rate limits apply alike."""
     if len(document.content) <= kb.settings.background_threshold_chars:
         result = await kb.add_document(document, chunks=chunks)
         if not result.created:
@@ -65,7 +78,7 @@ async def add_document(
 
 
 async def _ingest_in_background(
-    kb: CallerKnowledge, document: NewDocument, chunks: list[str], job_id: str
+    kb: CallerKnowledge, document: NewDocument, chunks: Sequence[str | Passage], job_id: str
 ) -> None:
     """Runs with the caller's token, so RLS applies exactly as for a direct request."""
 

@@ -226,3 +226,30 @@ def test_failed_background_ingest_leaves_no_document(
     assert "row-level security" in job["error"]
     row = db.execute("select count(*) from public.documents where title = 'refused big one'")
     assert row.fetchone() == (0,)
+
+
+def test_the_edge_keeps_the_text_and_its_document_is_ready_at_once(
+    api: TestClient, team: Team, db: psycopg.Connection
+) -> None:
+    """Text and passages land together: the worker never sees the document, and a model
+    migration can re-embed it from source."""
+    text = f"Herons stand still in shallow water. {uuid.uuid4().hex}"
+    created = add(api, team.alice_token, "herons", text)
+    assert created.status_code == 201, created.text
+    document = created.json()["document_id"]
+    row = db.execute(
+        "select d.content, d.embedding_status, "
+        "exists (select 1 from private.embedding_queue q where q.document_id = d.id) "
+        "from public.documents d where d.id = %s",
+        (document,),
+    ).fetchone()
+    assert row == (text, "ready", False)
+    changed = api.patch(
+        f"/v1/documents/{document}",
+        headers=bearer(team.alice_token),
+        json={"content": text + " They fish at dawn."},
+    ).json()
+    assert changed["embedding_status"] == "ready"
+    assert db.execute(
+        "select content from public.documents where id = %s", (document,)
+    ).fetchone() == (text + " They fish at dawn.",)

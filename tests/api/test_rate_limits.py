@@ -79,6 +79,17 @@ def test_writes_over_the_limit_get_429_with_retry_after(
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "rate_limited"
     assert int(response.headers["Retry-After"]) >= 1
+    # A file upload is the same write: the same limit, and nothing of the file is stored.
+    upload = api.post(
+        "/v1/documents/upload",
+        headers=bearer(token),
+        files={"file": ("limited.md", b"# Limited\n\nAn upload over the write limit.")},
+    )
+    assert upload.status_code == 429, upload.text
+    assert upload.json()["error"]["code"] == "rate_limited"
+    assert db.execute(
+        "select count(*) from public.documents where owner_id = %s", (limited.id,)
+    ).fetchone() == (LIMIT,)
     # Reads go on; other users are unaffected.
     with rest_client(stack, token) as http:
         assert http.get("/documents").status_code == 200

@@ -27,7 +27,7 @@ from tests.support import (
 )
 
 ACTORS = ["owner", "editor", "viewer", "stranger", "anon", "read_only_agent", "expired", "forged"]
-TABLES = ["documents", "document_chunks", "workspaces", "workspace_members"]
+TABLES = ["documents", "document_chunks", "workspaces", "workspace_members", "vector_store"]
 VERBS = ["select", "insert", "update", "delete"]
 
 # Refusals, by who refuses:
@@ -95,6 +95,38 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "owner": 1,
         "editor": 1,
         "viewer": 0,
+        "stranger": 0,
+        "read_only_agent": 0,
+    },
+    # vector_store (LangChain's door) writes through to documents and chunks as the caller. A
+    # viewer sees the row, so the write reaches the documents policies, which refuse it: the whole
+    # statement fails (403) rather than changing nothing. The read-only agent's token is refused
+    # by vector_store's own policies first (nothing matches: 0 rows).
+    ("vector_store", "select"): {
+        "owner": {"P", "S"},
+        "editor": {"S"},
+        "viewer": {"S"},
+        "stranger": {"X"},
+        "read_only_agent": {"P", "S"},
+    },
+    ("vector_store", "insert"): {
+        "owner": CREATED,
+        "editor": CREATED,
+        "viewer": RLS_DENIED,
+        "stranger": RLS_DENIED,
+        "read_only_agent": RLS_DENIED,
+    },
+    ("vector_store", "update"): {
+        "owner": 1,
+        "editor": 1,
+        "viewer": RLS_DENIED,
+        "stranger": 0,
+        "read_only_agent": 0,
+    },
+    ("vector_store", "delete"): {
+        "owner": 1,
+        "editor": 1,
+        "viewer": RLS_DENIED,
         "stranger": 0,
         "read_only_agent": 0,
     },
@@ -224,6 +256,19 @@ TARGETS: dict[str, Target] = {
         name=lambda w, row: _doc_name(w, row["document_id"]),
         count_sql="select count(*) from public.document_chunks "
         "where document_id = %(document_id)s and content <> 'rewritten'",
+    ),
+    "vector_store": Target(
+        filters=lambda w: {"id": w.shared_doc},
+        insert=lambda w: {
+            "content": "new",
+            "workspace_id": w.workspace,
+            "embedding": unit_vector(_rng),
+            "embedding_model": "test-model",
+        },
+        update={"content": "rewritten"},
+        name=lambda w, row: _doc_name(w, row["id"]),
+        count_sql="select count(*) from public.documents "
+        "where id = %(id)s and content is distinct from 'rewritten'",
     ),
     "workspaces": Target(
         filters=lambda w: {"id": w.workspace},
@@ -358,6 +403,11 @@ def _check_effect(
                 "where document_id = %s and content = 'added'",
                 w.shared_doc,
             ),
+            "vector_store": (
+                "select count(*) from public.vector_store v join public.documents d on d.id = v.id "
+                "where d.content = 'new' and d.workspace_id = %s",
+                w.workspace,
+            ),
             "workspaces": (
                 "select count(*) from public.workspaces w "
                 "where name = 'another workspace' and created_by = any(%s::uuid[])",
@@ -384,7 +434,20 @@ def _check_effect(
         assert before - after == removed
 
 
+def _link_vector_store(db: psycopg.Connection, w: World) -> None:
+    """The world's documents as if LangChain had written them: a vector_store row each (ids only;
+    the write-through trigger is skipped, the documents and chunks exist already)."""
+    with db.transaction():
+        db.execute("set local session_replication_role = replica")
+        db.execute(
+            "insert into public.vector_store (id) select unnest(%s::uuid[])",
+            ([w.private_doc, w.shared_doc, w.stranger_doc],),
+        )
+
+
 def _before(db: psycopg.Connection, w: World, table: str, verb: str) -> int:
+    if table == "vector_store":
+        _link_vector_store(db, w)
     if verb == "update":
         return _untouched(db, table, TARGETS[table].filters(w))
     if verb == "delete":

@@ -47,6 +47,7 @@ SELECTS: dict[str, list[str]] = {
         "*,workspace_members(*)",
     ],
     "ingest_jobs": ["*", "title", "id,document_id,title"],
+    "vector_store": ["*", "id,created_at", "*,documents(*)", "id,documents(content,title)"],
 }
 
 
@@ -275,6 +276,12 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
         "delete-workspace",
         "patch-job",
         "delete-job",
+        # LangChain's door (public.vector_store) and the documents' text.
+        "vector-store-upsert",
+        "vector-store-insert-foreign-workspace",
+        "vector-store-patch",
+        "vector-store-delete",
+        "patch-doc-text",
     ]
     if no_rights:
         kinds += ["patch-any", "delete-any", "delete-any-chunk"]
@@ -377,6 +384,32 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
         )
     elif kind == "delete-job":
         request = Request("DELETE", "/ingest_jobs", [("id", f"eq.{job.id}")], headers=ret)
+    elif kind == "vector-store-upsert":
+        body = {
+            "id": target.id,
+            "content": PWNED,
+            "embedding": draw(st.sampled_from([None, _vector()])),
+        }
+        headers = {"Prefer": "resolution=merge-duplicates,return=representation"}
+        request = Request("POST", "/vector_store", [("on_conflict", "id")], body, headers)
+    elif kind == "vector-store-insert-foreign-workspace":
+        body = {"content": PWNED, "workspace_id": foreign_ws, "metadata": {"pwned": True}}
+        request = Request("POST", "/vector_store", body=body, headers=ret)
+    elif kind == "vector-store-patch":
+        body = draw(
+            st.sampled_from(
+                [{"content": PWNED}, {"metadata": {"pwned": True}}, {"embedding": _vector()}]
+            )
+        )
+        request = Request("PATCH", "/vector_store", [("id", f"in.({ids})")], body, ret)
+    elif kind == "vector-store-delete":
+        gone = draw(st.lists(st.sampled_from(undeletable), min_size=1, max_size=3, unique=True))
+        restriction = ("id", f"in.({','.join(d.id for d in gone)})")
+        request = Request("DELETE", "/vector_store", [restriction], headers=ret)
+    elif kind == "patch-doc-text":
+        request = Request(
+            "PATCH", "/documents", [("id", f"in.({ids})"), *atoms], {"content": PWNED}, ret
+        )
     elif kind == "patch-any":
         request = Request("PATCH", "/documents", atoms or [("id", "not.is.null")], doc_body, ret)
     elif kind == "delete-any":

@@ -233,7 +233,8 @@ def _expected_chunks(settings: Settings, text: str) -> int:
 def test_nothing_acknowledged_is_lost_and_the_edge_heals_itself(second: LocalStack) -> None:
     people: list[User] = [second.create_user(f"drill-{i}@test.local") for i in range(WORKERS)]
     tokens = [second.access_token(p, expires_in=3600) for p in people]
-    settings = edge_settings(second, log_level="CRITICAL")
+    # The second stack runs without its edge (no kb-embedder): the app loads the model itself.
+    settings = edge_settings(second, log_level="CRITICAL", embedder_url=None)
     drill = asyncio.run(_run_drill(create_app(settings), second, tokens))
 
     statuses = Counter(f"{e.kind} {e.status}" for e in drill.events)

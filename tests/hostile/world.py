@@ -250,6 +250,8 @@ def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
             """
             select d.id, d.owner_id, d.workspace_id, d.title, d.source, d.category,
                    d.metadata::text, d.content_hash, d.created_by_client, d.updated_at,
+                   md5(d.content), d.embedding_status, d.embedding_error, d.embedding_model,
+                   exists (select 1 from public.vector_store v where v.id = d.id),
                    (select count(*) from public.document_chunks c where c.document_id = d.id),
                    (select md5(string_agg(c.id || ':' || c.chunk_index || ':' || c.content || ':'
                                           || c.owner_id || ':' || coalesce(c.workspace_id::text, '')
@@ -498,6 +500,14 @@ def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
                 ).fetchone()
                 assert row is not None
                 jobs.append(Job(str(row[0]), person, secret))
+            # Every document also as LangChain's store knows it (a vector_store row: ids only;
+            # the write-through trigger is skipped, the documents exist already).
+            with db.transaction():
+                db.execute("set local session_replication_role = replica")
+                db.execute(
+                    "insert into public.vector_store (id) select unnest(%s::uuid[])",
+                    ([d.id for d in docs],),
+                )
             actors = [Actor(p, p, people[p], stack.access_token(people[p])) for p in labels]
             actors += [
                 Actor(

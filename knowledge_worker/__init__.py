@@ -1,0 +1,1 @@
+"""The embedding worker: documents written by any door get their passages embedded."""

@@ -1,0 +1,253 @@
+"""Claim queued documents, chunk and embed what changed, swap the passages in.
+
+The loop: claim up to N due documents of this worker's model (one transaction, a lease each),
+embed each one's new passages, hand them back through complete_embedding_work, which writes them
+only if the lease still holds. Between claims it waits on LISTEN kb_embedding_work, with polling
+as the fallback, so new work is picked up within a moment and nothing depends on a notification
+arriving. A lost connection (Postgres restarted) is reopened; a claim this worker held when it
+died expires and is taken again, so nothing is lost, and the lease check means nothing is written
+twice.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from knowledge_core.chunking import chunk_text
+from knowledge_core.embeddings import Embedder, embed_in_batches
+from knowledge_core.errors import InvalidInput, KnowledgeBaseError, PayloadTooLarge
+from knowledge_core.settings import Settings
+from knowledge_worker.settings import WorkerSettings
+
+log = logging.getLogger("knowledge_worker")
+
+CHANNEL = "kb_embedding_work"
+
+
+def passage_hash(text: str) -> str:
+    """md5 of the UTF-8 text, as Postgres' md5(text) computes it (an identity, not a secret)."""
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    document_id: UUID
+    lease_token: UUID
+    content: str
+    attempts: int
+    known_passages: frozenset[str]
+
+
+@dataclass
+class Outcome:
+    """What one document's turn did: for logs and tests."""
+
+    document_id: UUID
+    status: str  # embedded, lost, retrying, failed
+    passages: int = 0
+    embedded: int = 0
+
+
+class EmbeddingWorker:
+    def __init__(self, settings: Settings, worker: WorkerSettings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.worker = worker
+        self.embedder = embedder
+        self.name = worker.name or f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def model(self) -> str:
+        return self.embedder.model
+
+    async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+        return await psycopg.AsyncConnection.connect(
+            self.worker.database_url.get_secret_value(),
+            autocommit=True,
+            row_factory=dict_row,
+            application_name="kb-worker",
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, reconnecting after any lost connection."""
+        while not stop.is_set():
+            try:
+                async with await self._connect() as listener, await self._connect() as conn:
+                    await listener.execute(f"listen {CHANNEL}")
+                    log.info("listening", extra={"model": self.model, "worker": self.name})
+                    while not stop.is_set():
+                        outcomes = await self.work_once(conn)
+                        if outcomes:
+                            continue  # there may be more: claim again before waiting
+                        await self._wait(listener, stop)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                log.warning("database connection lost; reconnecting", extra={"error": str(error)})
+                await _sleep_unless(stop, self.worker.reconnect_seconds)
+            except psycopg.Error as error:
+                # Anything else the database says (say, the migrations are not applied yet): keep
+                # the process alive and try again, rather than exit into a restart loop.
+                log.error("database error; retrying", extra={"error": str(error)})
+                await _sleep_unless(stop, self.worker.reconnect_seconds)
+
+    async def _wait(
+        self, listener: psycopg.AsyncConnection[dict[str, Any]], stop: asyncio.Event
+    ) -> None:
+        """Until a notification for this model or the polling interval, whichever is first.
+
+        A dead listener raises here (OperationalError), for run() to reconnect."""
+        async for notice in listener.notifies(timeout=self.worker.poll_seconds):
+            if stop.is_set() or notice.payload in ("", self.model):
+                return
+
+    async def work_once(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Outcome]:
+        """One claim: embed every document it leased. Empty when nothing was due."""
+        claims = await self.claim(conn)
+        return [await self.process(conn, claim) for claim in claims]
+
+    async def claim(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Claim]:
+        rows = await (
+            await conn.execute(
+                "select * from private.claim_embedding_work(%s, %s, %s, %s)",
+                (self.model, self.worker.max_documents, self.worker.lease_seconds, self.name),
+            )
+        ).fetchall()
+        return [
+            Claim(
+                document_id=row["document_id"],
+                lease_token=row["lease_token"],
+                content=row["content"],
+                attempts=row["attempts"],
+                known_passages=frozenset(row["known_passages"] or ()),
+            )
+            for row in rows
+        ]
+
+    async def renew(self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim) -> bool:
+        """Extend the claim's lease; False when it is no longer this worker's."""
+        row = await (
+            await conn.execute(
+                "select private.renew_embedding_lease(%s, %s, %s) as held",
+                (claim.document_id, claim.lease_token, self.worker.lease_seconds),
+            )
+        ).fetchone()
+        return bool(row and row["held"])
+
+    async def _embed_holding_lease(
+        self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim
+    ) -> tuple[list[str], dict[str, list[float]]] | None:
+        """Embed while renewing the lease every third of it; None if the claim was lost."""
+        if not await self.renew(conn, claim):  # a batch's later documents waited their turn
+            return None
+        embedding = asyncio.ensure_future(self.embed(claim))
+        try:
+            while True:
+                done, _ = await asyncio.wait({embedding}, timeout=self.worker.lease_seconds / 3)
+                if done:
+                    return embedding.result()
+                if not await self.renew(conn, claim):
+                    return None
+                log.info("lease renewed", extra={"document_id": str(claim.document_id)})
+        finally:
+            embedding.cancel()
+
+    async def process(self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim) -> Outcome:
+        """Embed one claimed document; any failure is recorded on it, never raised."""
+        try:
+            embedded = await self._embed_holding_lease(conn, claim)
+            if embedded is None:
+                log.info("claim lost", extra={"document_id": str(claim.document_id)})
+                return Outcome(claim.document_id, "lost")
+            passages, vectors = embedded
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except (InvalidInput, PayloadTooLarge) as error:
+            # The text itself cannot be embedded: retrying would fail the same way.
+            return await self.fail(conn, claim, error.message, retry=False)
+        except KnowledgeBaseError as error:
+            return await self.fail(conn, claim, error.message, retry=True)
+        except Exception as error:
+            log.exception("embedding failed", extra={"document_id": str(claim.document_id)})
+            return await self.fail(conn, claim, f"{type(error).__name__}: {error}", retry=True)
+        chunks = [{"content": p, "embedding": vectors.get(p)} for p in passages]
+        try:
+            row = await (
+                await conn.execute(
+                    "select private.complete_embedding_work(%s, %s, %s, %s) as done",
+                    (claim.document_id, claim.lease_token, self.model, Jsonb(chunks)),
+                )
+            ).fetchone()
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the connection: run() reconnects, and the lease brings the work back
+        except psycopg.Error as error:
+            # The database refused these passages (a check): say so on the document.
+            return await self.fail(
+                conn, claim, f"the database refused the passages: {error}", retry=True
+            )
+        outcome = Outcome(
+            claim.document_id,
+            "embedded" if row and row["done"] else "lost",
+            passages=len(passages),
+            embedded=len(vectors),
+        )
+        log.info(
+            "document %s",
+            outcome.status,
+            extra={
+                "document_id": str(claim.document_id),
+                "passages": outcome.passages,
+                "embedded": outcome.embedded,
+                "attempt": claim.attempts,
+            },
+        )
+        return outcome
+
+    async def embed(self, claim: Claim) -> tuple[list[str], dict[str, list[float]]]:
+        """The document's passages, and vectors for those not stored already (by text)."""
+        s = self.settings
+        passages = chunk_text(
+            claim.content,
+            size=s.chunk_size,
+            overlap=s.chunk_overlap,
+            max_chars=s.max_document_chars,
+        )
+        fresh: Sequence[str] = [
+            p for p in dict.fromkeys(passages) if passage_hash(p) not in claim.known_passages
+        ]
+        vectors = await embed_in_batches(self.embedder, fresh, batch_size=s.embedding_batch_size)
+        return passages, dict(zip(fresh, vectors, strict=True))
+
+    async def fail(
+        self,
+        conn: psycopg.AsyncConnection[dict[str, Any]],
+        claim: Claim,
+        reason: str,
+        *,
+        retry: bool,
+    ) -> Outcome:
+        row = await (
+            await conn.execute(
+                "select private.fail_embedding_work(%s, %s, %s, %s) as status",
+                (claim.document_id, claim.lease_token, reason, retry),
+            )
+        ).fetchone()
+        status = str(row["status"]) if row else "lost"
+        log.warning(
+            "document not embedded",
+            extra={"document_id": str(claim.document_id), "status": status, "reason": reason},
+        )
+        return Outcome(claim.document_id, status)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
