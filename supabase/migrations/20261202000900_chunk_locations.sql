@@ -66,8 +66,8 @@ begin
 end
 $$;
 
--- ingest_document, unchanged but for each chunk's optional "location" object. Same signature,
--- so the grants of the function stay as they were.
+-- ingest_document as 20261202000700 left it (with the text), but for each chunk's optional
+-- "location" object. Same signature, so the grants of the function stay as they were.
 create or replace function public.ingest_document(
   title text,
   content_hash text,
@@ -76,7 +76,8 @@ create or replace function public.ingest_document(
   source text default null,
   category text default null,
   metadata jsonb default '{}',
-  workspace_id uuid default null
+  workspace_id uuid default null,
+  content text default null
 )
 returns table (document_id uuid, created boolean, chunk_count integer)
 language plpgsql
@@ -92,10 +93,10 @@ begin
   perform private.check_chunk_list(chunks);
 
   insert into public.documents as d
-    (title, content_hash, embedding_model, source, category, metadata, workspace_id)
+    (title, content_hash, embedding_model, source, category, metadata, workspace_id, content)
   values
     (title, content_hash, embedding_model, source, category, coalesce(metadata, '{}'),
-     workspace_id)
+     workspace_id, content)
   on conflict on constraint documents_same_content_once do nothing
   returning d.id into new_id;
 
@@ -104,7 +105,8 @@ begin
     from public.documents d
     where d.owner_id = (select auth.uid())
       and d.workspace_id is not distinct from workspace_id
-      and d.content_hash = content_hash;
+      and d.content_hash = coalesce(
+        encode(sha256(convert_to(content, 'UTF8')), 'hex'), content_hash);
     return query
       select existing_id, false,
              (select count(*)::integer from public.document_chunks c
