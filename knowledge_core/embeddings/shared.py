@@ -7,6 +7,7 @@ queries meet in one batch. The embedder sees text only: no token, no user, no da
 import array
 import asyncio
 import itertools
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ from knowledge_core.embeddings.wire import (
     read_frame,
 )
 from knowledge_core.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 
 class SharedEmbedder:
@@ -45,8 +48,10 @@ class SharedEmbedder:
                 try:
                     reader, writer = await asyncio.wait_for(open_stream(self.url), 5)
                 except (OSError, TimeoutError) as error:
+                    # The address is this machine's business: logged, not told to callers.
+                    log.warning("shared embedder unreachable", extra={"url": self.url})
                     raise Unavailable(
-                        f"the shared embedder at {self.url} is not reachable", service="embedder"
+                        "the shared embedder is not reachable", service="embedder"
                     ) from error
                 self._writer = writer
                 self._reader_task = asyncio.create_task(self._read(reader, writer))
