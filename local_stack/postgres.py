@@ -81,12 +81,31 @@ def _pg_ctl(settings: StackSettings, *args: str) -> subprocess.CompletedProcess[
     )
 
 
+def _check_reachable(path: Path, user: str) -> None:
+    """initdb as `user` fails with a bare "Permission denied" when a folder above `path` is
+    closed to other users (mktemp -d makes 0700 folders): name that folder instead."""
+    for folder in (*reversed(path.parents), path):
+        if not folder.exists():
+            return
+        seen = subprocess.run(["test", "-x", str(folder)], user=user, check=False)
+        if seen.returncode != 0:
+            raise StackError(
+                f"Postgres runs as the system user {user!r} (the stack was started as root), "
+                f"and {user!r} cannot enter {folder} (mode {folder.stat().st_mode & 0o777:o}). "
+                f"Open it to other users (chmod o+x {folder}) or put the stack elsewhere "
+                "(KB_STACK_STATE_DIR)."
+            )
+
+
 def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     """Create the cluster if there is none; True if it was created now."""
     if (settings.pgdata / "PG_VERSION").exists():
         return False
     user = _run_as(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        _check_reachable(settings.state_dir, user)
+        _check_reachable(Path(binary("initdb")), user)
     # A half-made data directory from an interrupted initdb would block every later start.
     shutil.rmtree(settings.pgdata, ignore_errors=True)
     settings.pgdata.mkdir(mode=0o700)

@@ -183,3 +183,23 @@ def test_a_taken_port_gives_a_clear_error(second: LocalStack) -> None:
             second.start()
     second.start()
     assert all(second.running().values())
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="only a stack started as root runs Postgres as kbstack"
+)
+def test_a_state_folder_closed_to_postgres_is_named_in_the_error() -> None:
+    closed = REPO_ROOT / ".stack" / "closed-folder-test"
+    shutil.rmtree(closed, ignore_errors=True)
+    closed.mkdir(mode=0o700, parents=True)
+    closed.chmod(0o700)  # as mktemp -d makes them
+    settings = second_stack_settings("unused", 25431).model_copy(
+        update={"state_dir": closed / "state"}
+    )
+    try:
+        with pytest.raises(StackError) as refused:
+            LocalStack(settings).start()
+        assert f"cannot enter {closed} (mode 700)" in str(refused.value)
+        assert not (closed / "state" / "pgdata" / "PG_VERSION").exists()
+    finally:
+        shutil.rmtree(closed, ignore_errors=True)
