@@ -7,7 +7,7 @@ directory is checked before anything is inflated: entry count, declared sizes an
 import io
 import zipfile
 
-from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section
+from knowledge_core.extraction.model import Extracted, ExtractionFailed, SectionBuilder
 
 MAX_ENTRIES = 2_000
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024  # all entries, as declared in the ZIP directory
@@ -50,15 +50,7 @@ def extract_docx(data: bytes) -> Extracted:
     try:
         document = docx.Document(io.BytesIO(data))
         body = document.element.body
-        sections: list[Section] = []
-        path: list[tuple[int, str]] = []
-        lines: list[str] = []
-
-        def flush() -> None:
-            text = "\n\n".join(lines).strip()
-            if text:
-                sections.append(Section(text=text, headings=[h for _, h in path]))
-            lines.clear()
+        builder = SectionBuilder()
 
         for child in body.iterchildren():
             if child.tag == f"{_W}p":
@@ -66,16 +58,15 @@ def extract_docx(data: bytes) -> Extracted:
                 text = paragraph.text.strip()
                 level = _heading_level(paragraph)
                 if level is not None and text:
-                    flush()
-                    path = [(lv, h) for lv, h in path if lv < level] + [(level, text)]
+                    builder.heading(level, text)
                 elif text:
-                    lines.append(text)
+                    builder.add(text)
             elif child.tag == f"{_W}tbl":
                 for row in Table(child, document).rows:
                     cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
                     if cells:
-                        lines.append(" | ".join(cells))
-        flush()
+                        builder.add(" | ".join(cells))
+        sections = builder.finish()
         title = (document.core_properties.title or "").strip() or None
     except (ExtractionFailed, MemoryError):
         raise

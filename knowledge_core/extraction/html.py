@@ -6,7 +6,7 @@ A saved page is mostly chrome: menus, cookie banners, footers. Content is taken 
 
 import re
 
-from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section
+from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section, SectionBuilder
 
 # Never content: code, styling, navigation and page chrome.
 _DROP = (
@@ -42,15 +42,7 @@ def extract_html(data: bytes) -> Extracted:
     main = root.xpath("//main | //article | //*[@role='main']")
     content = main[0] if main else (root.find("body") if root.find("body") is not None else root)
 
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    lines: list[str] = []
-
-    def flush() -> None:
-        text = "\n\n".join(lines).strip()
-        if text:
-            sections.append(Section(text=text, headings=[h for _, h in path]))
-        lines.clear()
+    builder = SectionBuilder()
 
     for element in content.iter():
         tag = element.tag if isinstance(element.tag, str) else ""
@@ -58,18 +50,16 @@ def extract_html(data: bytes) -> Extracted:
             heading = _clean(element.text_content())
             if not heading:
                 continue
-            flush()
-            level = _HEADINGS[tag]
-            path = [(lv, h) for lv, h in path if lv < level] + [(level, heading)]
+            builder.heading(_HEADINGS[tag], heading)
         elif tag in _BLOCKS and not _inside_block(element):
             text = _clean(element.text_content()) if tag != "pre" else element.text_content()
             if text.strip():
-                lines.append(text.strip())
+                builder.add(text.strip())
         elif tag in _CONTAINERS and not _inside_block(element):
             loose = _clean(" ".join([element.text or "", *(c.tail or "" for c in element)]))
             if loose:  # text written straight into a <div>, outside any paragraph
-                lines.append(loose)
-    flush()
+                builder.add(loose)
+    sections = builder.finish()
     if not sections:
         # No block elements at all (a page of bare text in <body>): take its text whole.
         text = _clean(content.text_content())

@@ -1,7 +1,7 @@
 """Markdown: the source text cut at its headings (markdown-it-py finds them, so a `#` inside a
 code block is not taken for one). Passages keep the Markdown itself, as JSON ingest does."""
 
-from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section
+from knowledge_core.extraction.model import Extracted, ExtractionFailed, Section, SectionBuilder
 
 
 def extract_markdown(text: str) -> Extracted:
@@ -16,20 +16,14 @@ def extract_markdown(text: str) -> Extracted:
             inline = tokens[index + 1]
             found.append((token.map[0], token.map[1], int(token.tag[1]), inline.content.strip()))
 
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-
-    def add(start: int, end: int) -> None:
-        body = "\n".join(lines[start:end]).strip()
-        if body:
-            sections.append(Section(text=body, headings=[h for _, h in path]))
-
+    builder = SectionBuilder()
     cursor = 0
     for start, end, level, heading in found:
-        add(cursor, start)
-        path = [(lv, h) for lv, h in path if lv < level] + [(level, heading)]
+        builder.add("\n".join(lines[cursor:start]))
+        builder.heading(level, heading)
         cursor = end
-    add(cursor, len(lines))
+    builder.add("\n".join(lines[cursor:]))
+    sections = builder.finish()
     if not sections and not found:
         raise ExtractionFailed("no_text", "the file has no text")
     if not sections:  # headings only: they are the text

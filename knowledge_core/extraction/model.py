@@ -49,3 +49,34 @@ class ExtractionFailed(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+class SectionBuilder:
+    """Text gathered under the current heading path; each heading closes the text before it.
+
+    Shared by the DOCX, HTML and Markdown extractors: a heading of level n replaces every
+    heading of level n or deeper in the path, so "Setup > Keys" followed by a level-2 "Backups"
+    becomes "Setup > Backups".
+    """
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self._path: list[tuple[int, str]] = []
+        self._lines: list[str] = []
+
+    def heading(self, level: int, text: str) -> None:
+        self._close()
+        self._path = [(lv, h) for lv, h in self._path if lv < level] + [(level, text)]
+
+    def add(self, text: str) -> None:
+        self._lines.append(text)
+
+    def finish(self) -> list[Section]:
+        self._close()
+        return self.sections
+
+    def _close(self) -> None:
+        text = "\n\n".join(self._lines).strip()
+        if text:
+            self.sections.append(Section(text=text, headings=[h for _, h in self._path]))
+        self._lines.clear()
