@@ -4,7 +4,9 @@ import importlib.util
 import os
 import pwd
 import shutil
+import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -81,18 +83,34 @@ def _pg_ctl(settings: StackSettings, *args: str) -> subprocess.CompletedProcess[
     )
 
 
-def _check_reachable(path: Path, user: str) -> None:
-    """initdb as `user` fails with a bare "Permission denied" when a folder above `path` is
-    closed to other users (mktemp -d makes 0700 folders): name that folder instead."""
+def _open_passage(path: Path, user: str) -> None:
+    """Let `user` pass through every folder above `path` (search permission only).
+
+    Started as root, Postgres runs as `user`, and initdb fails with a bare "Permission denied"
+    when a folder above the data or the binaries is closed to other users (mktemp -d makes 0700
+    folders, and a clone there is a fresh machine's first try). Such a folder gets g+x and o+x
+    (Postgres runs with `user`'s uid but root's gid, so the group bit can be the one that
+    counts): others may pass through it to the paths they know, not list or read it. Said on
+    stderr.
+    """
     for folder in (*reversed(path.parents), path):
         if not folder.exists():
             return
-        seen = subprocess.run(["test", "-x", str(folder)], user=user, check=False)
-        if seen.returncode != 0:
+        if subprocess.run(["test", "-x", str(folder)], user=user, check=False).returncode == 0:
+            continue
+        mode = folder.stat().st_mode & 0o7777
+        opened = mode | stat.S_IXGRP | stat.S_IXOTH
+        folder.chmod(opened)
+        print(
+            f"[kb-stack] {folder}: mode {mode:o} -> {opened:o}, so Postgres, "
+            f"running as {user!r}, can pass through it",
+            file=sys.stderr,
+            flush=True,
+        )
+        if subprocess.run(["test", "-x", str(folder)], user=user, check=False).returncode != 0:
             raise StackError(
-                f"Postgres runs as the system user {user!r} (the stack was started as root), "
-                f"and {user!r} cannot enter {folder} (mode {folder.stat().st_mode & 0o777:o}). "
-                f"Open it to other users (chmod o+x {folder}) or put the stack elsewhere "
+                f"Postgres runs as the system user {user!r} (the stack was started as root) "
+                f"and cannot enter {folder} even with g+x and o+x; put the stack elsewhere "
                 "(KB_STACK_STATE_DIR)."
             )
 
@@ -104,8 +122,8 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     user = _run_as(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if user is not None:
-        _check_reachable(settings.state_dir, user)
-        _check_reachable(Path(binary("initdb")), user)
+        _open_passage(settings.state_dir, user)
+        _open_passage(Path(binary("initdb")), user)
     # A half-made data directory from an interrupted initdb would block every later start.
     shutil.rmtree(settings.pgdata, ignore_errors=True)
     settings.pgdata.mkdir(mode=0o700)
