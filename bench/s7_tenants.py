@@ -24,6 +24,7 @@ all rows).
 """
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -341,12 +342,15 @@ def scale(
     db: psycopg.Connection,
     url: str,
     graphs: dict[str, Any],
+    built_before: dict[str, Any],
     queries: Sequence[str],
     both: bool,
+    keep: bool,
     report: Report,
 ) -> dict[str, Any]:
     """The main model's graph as shipped (add_embedding_model's default storage) and, if `both`,
-    in the other storage (built here): build time, size, recall, walks at concurrency 1 and 8."""
+    in the other storage (built here): build time, size, recall, walks at concurrency 1 and 8.
+    A kept database keeps the other graph too, and its build figures from the run that built it."""
     m = SYNTHETIC_MODEL
     truth = [[int(r[0]) for r in db.execute(EXACT, (m, q, K)).fetchall()] for q in queries]
     row = db.execute(
@@ -357,7 +361,13 @@ def scale(
     out: dict[str, Any] = {shipped: {"build_s": graphs[m]["build_s"], "bytes": graphs[m]["bytes"]}}
     other = "vector" if shipped == "halfvec" else "halfvec"
     if both:
-        out[other] = build_other(db, other, report)
+        built = db.execute("select to_regclass(%s)", (f"public.{OTHER_INDEX}",)).fetchone()
+        previous = built_before.get(other) if built and built[0] else None
+        out[other] = (
+            {"build_s": previous["build_s"], "bytes": previous["bytes"]}
+            if previous
+            else build_other(db, other, report)
+        )
     db.execute("set hnsw.ef_search = 100")
     for storage in out:
         statement = WALK[storage]
@@ -369,7 +379,7 @@ def scale(
             samples = concurrent_walk(url, statement, params, concurrency)
             out[storage][f"c{concurrency}"] = summary(samples)
     db.execute("reset hnsw.ef_search")
-    if both:
+    if both and not keep:
         db.execute(sql.SQL("drop index public.{}").format(sql.Identifier(OTHER_INDEX)))
     return out
 
@@ -395,10 +405,42 @@ def build_other(db: psycopg.Connection, storage: str, report: Report) -> dict[st
     return {"build_s": seconds, "bytes": relation_bytes(db, OTHER_INDEX)}
 
 
+def saved_state(db: psycopg.Connection) -> dict[str, Any] | None:
+    """What a completed load of a kept database recorded: its callers and build figures."""
+    db.execute("create schema if not exists bench_kept")
+    db.execute("create table if not exists bench_kept.sweep_state (figures jsonb not null)")
+    row = db.execute("select figures from bench_kept.sweep_state").fetchone()
+    return None if row is None else dict(row[0])
+
+
+def save_state(db: psycopg.Connection, callers: Sequence[Caller], figures: dict[str, Any]) -> None:
+    state = {**figures, "caller_list": [c.__dict__ for c in callers]}
+    db.execute("delete from bench_kept.sweep_state")
+    db.execute("insert into bench_kept.sweep_state values (%s)", (json.dumps(state),))
+
+
+def load_or_reuse(
+    db: psycopg.Connection, n: int, keep: bool, report: Report
+) -> tuple[list[Caller], dict[str, Any]]:
+    """Load the table, or (kept database, loaded before) take its callers and build figures."""
+    state = saved_state(db) if keep else None
+    if state is not None and state["rows"] == n:
+        report.progress(f"sweep: reusing the kept {n:,} rows (built {state['built_at']})")
+        callers = [Caller(**c) for c in state.pop("caller_list")]
+        state["reused"] = True
+        return callers, state
+    db.execute("truncate public.documents cascade")  # a kept load cut short starts over
+    callers, figures = load(db, n, report)
+    figures["built_at"] = time.strftime("%Y-%m-%d %H:%M")
+    if keep:
+        save_state(db, callers, figures)
+    return callers, figures
+
+
 def measure_tenants(
-    db: psycopg.Connection, url: str, profile: Profile, report: Report
+    db: psycopg.Connection, url: str, profile: Profile, report: Report, keep: bool = False
 ) -> dict[str, Any]:
-    callers, figures = load(db, profile.sweep_rows, report)
+    callers, figures = load_or_reuse(db, profile.sweep_rows, keep, report)
     generator = EmbeddingLike(np.random.default_rng(SYNTHETIC_SEED))
     generator.sample(1)  # a different draw from the rows'
     queries = [literal(q) for q in generator.sample(profile.sweep_queries)]
@@ -415,8 +457,17 @@ def measure_tenants(
     _print_sweep(report, figures)
     report.section("7_tenants", figures)  # the sweep's figures are saved before the long part
     figures["scale"] = scale(
-        db, url, figures["graphs"], queries, profile.sweep_both_storages, report
+        db,
+        url,
+        figures["graphs"],
+        figures.get("scale", {}),
+        queries,
+        profile.sweep_both_storages,
+        keep,
+        report,
     )
+    if keep:
+        save_state(db, callers, {k: v for k, v in figures.items() if k not in ("callers",)})
     _print_scale(report, figures)
     return figures
 
