@@ -382,17 +382,16 @@ def test_a_large_callers_keywords_come_from_the_full_text_index(
     plans = nested_plans(stack, crowd.large, statement, params, markers=("ts_rank_cd",))
     assert "document_chunks_fts_idx" in plans
     assert "Seq Scan on document_chunks" not in plans
-    with psycopg.connect(stack.db_url, autocommit=True) as db:
-        with db.transaction():
-            as_caller(db, crowd.large)
-            rows = db.execute(statement, params).fetchall()
-            truth = db.execute(
-                "select c.id from (select * from public.document_chunks c offset 0) c "
-                "where c.embedding_model = %s and c.fts @@ websearch_to_tsquery('english', %s) "
-                "order by ts_rank_cd(c.fts, websearch_to_tsquery('english', %s)) desc, c.id "
-                "limit %s",
-                (crowd.model, words, words, 2 * K),
-            ).fetchall()
+    with psycopg.connect(stack.db_url, autocommit=True) as db, db.transaction():
+        as_caller(db, crowd.large)
+        rows = db.execute(statement, params).fetchall()
+        truth = db.execute(
+            "select c.id from (select * from public.document_chunks c offset 0) c "
+            "where c.embedding_model = %s and c.fts @@ websearch_to_tsquery('english', %s) "
+            "order by ts_rank_cd(c.fts, websearch_to_tsquery('english', %s)) desc, c.id "
+            "limit %s",
+            (crowd.model, words, words, 2 * K),
+        ).fetchall()
     keyword = [(int(r[0]), int(r[1])) for r in rows if r[1] is not None]
     assert keyword
     assert all(int(truth[rank - 1][0]) == chunk for chunk, rank in keyword)
