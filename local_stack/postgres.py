@@ -28,7 +28,6 @@ SERVER_CONFIG = """
 # --- embedded local Supabase stack ---
 unix_socket_directories = ''
 max_connections = 200
-shared_buffers = '256MB'
 maintenance_work_mem = '512MB'
 logging_collector = off
 log_min_messages = warning
@@ -192,7 +191,7 @@ def start(settings: StackSettings) -> None:
             "-l",
             str(log),
             "-o",
-            f"-p {settings.db_port} -h {settings.host}",
+            f"-p {settings.db_port} -h {settings.host} -c shared_buffers={settings.shared_buffers}",
             "start",
         )
         if result.returncode == 0:
