@@ -1,7 +1,11 @@
 -- =============================================================================================
--- match_documents: a wider walk for callers who see a part of the graph; shared conditions
+-- match_documents: scope graphs, a wider walk for callers who see a part of the graph, shared
+-- conditions
 -- =============================================================================================
--- Same signature, rows, order and plan choice as 20261201000500. Two changes:
+-- Same signature, rows and order as 20261201000500. Three changes:
+--   * a caller above the switch point whose rows are in scope graphs of their own (an owner's or
+--     a workspace's HNSW graph, 20261203000500) walks those, plus an exact scan of their few
+--     rows outside them; the model's graph otherwise, as before;
 --   * the HNSW walk's hnsw.ef_search follows the caller's share of the graph
 --     (private.walk_ef_search, 20261203000400, where the recall measurements are): a caller who
 --     sees a tenth of a 1M-row graph had recall@10 0.93 with the fixed 100;
@@ -59,11 +63,19 @@ begin
   few := private.search_sees_few_chunks(filter_embedding_model, filter_workspace_id);
 
   if few is distinct from true then
+    -- A caller whose rows are in graphs of their own (20261203000500) walks those: every row in
+    -- them is one they may see, so the default width is enough.
+    walk_sql := private.scope_graph_walk(
+      filter_embedding_model, filter_workspace_id, where_clause,
+      private.exact_scan_limit(filter_embedding_model));
+  end if;
+  if few is distinct from true and walk_sql is null then
     -- As wide as the caller's share of the graph needs (20261203000400); `set hnsw.ef_search`
     -- above restores the setting when the function ends.
     perform set_config('hnsw.ef_search', private.walk_ef_search(filter_workspace_id)::text, true);
-    -- The walk. Without a model filter, each model's graph is walked on its own (a model without
-    -- a graph is scanned exactly) and the candidates merged: one graph never mixes two models.
+    -- The walk of the model's graph. Without a model filter, each model's graph is walked on
+    -- its own (a model without a graph is scanned exactly) and the candidates merged: one graph
+    -- never mixes two models.
     -- Each branch orders by the distance expression its model's graph indexes (half precision
     -- for a halfvec graph: 20261201000300): that is what lets the planner walk the graph. The
     -- rows found are then ordered by their float32 distance, below.
@@ -74,12 +86,7 @@ begin
          order by %2$s
          limit $5)$sql$,
         where_clause,
-        case g.index_storage
-          when 'halfvec' then
-            '(c.embedding::extensions.halfvec(384)) operator(extensions.<=>) '
-            '($1::extensions.halfvec(384))'
-          else 'c.embedding operator(extensions.<=>) $1'
-        end,
+        private.graph_distance(g.index_storage),
         g.model), ' union all ')
       into walk_sql
     from (
@@ -92,14 +99,16 @@ begin
               where r.model = filter_embedding_model)
       where filter_embedding_model is not null
     ) g;
-    if walk_sql is not null then
-      execute format(
-        'select coalesce(array_agg(w.id order by w.distance, w.id), %L) '
-        'from (select n.id, n.distance from (%s) n order by n.distance, n.id limit $5) w',
-        '{}', walk_sql)
-        into found
-        using query_embedding, filter, filter_category, filter_workspace_id, k;
-    end if;
+  end if;
+  if walk_sql is not null then
+    -- The candidates of every part, nearest first; a row two parts found counts once.
+    execute format(
+      'select coalesce(array_agg(w.id order by w.distance, w.id), %L) '
+      'from (select n.id, min(n.distance) as distance from (%s) n '
+      '      group by n.id order by 2, 1 limit $5) w',
+      '{}', walk_sql)
+      into found
+      using query_embedding, filter, filter_category, filter_workspace_id, k;
     if cardinality(found) >= k then
       -- The rows are already chosen (and RLS-checked); fetch them as the caller again, in order.
       return query
