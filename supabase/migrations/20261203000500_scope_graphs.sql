@@ -10,14 +10,13 @@
 -- A scope graph is a partial HNSW index over one owner's (or one workspace's) rows of one
 -- model: `where owner_id = '<id>' and embedding_model = '<model>'`. Walking it costs what a
 -- walk of a graph of that size costs, and every row in it is one the owner (or every member of
--- the workspace) may see. Only tenants above the switch point need one, and there can be at
--- most (rows / switch point) of them: ~58 at 1M rows, so the planner's per-query cost of
--- considering partial indexes stays small.
+-- the workspace) may see. Only the biggest tenants need one (see scopes_needing_a_graph for
+-- how many), so the planner's per-query cost of considering partial indexes stays small.
 --
 -- Like a model's graph, one step run by the database owner (e.g. from a scheduled job):
 --   select private.add_scope_graph(owner_id => '<user id>', model => 'all-MiniLM-L6-v2');
 --   select private.add_scope_graph(workspace_id => '<workspace id>', model => '...');
---   select * from private.scopes_needing_a_graph();   -- tenants above the switch point without
+--   select * from private.scopes_needing_a_graph();   -- big tenants without one
 --   select private.drop_scope_graph(owner_id => '<user id>', model => '...');
 -- =============================================================================================
 
@@ -167,31 +166,44 @@ $$;
 revoke execute on function private.drop_scope_graph(text, uuid, uuid)
   from public, anon, authenticated, service_role;
 
--- Owners and workspaces with more rows of a model than the switch point, and no graph yet:
--- what a scheduled job would pass to add_scope_graph. Reads every tenant's size: owner only.
-create function private.scopes_needing_a_graph()
+-- Owners and workspaces with at least `min_chunks` rows of a model (default: half the switch
+-- point), less than half of the model's rows, and no graph yet: what a scheduled job would pass to add_scope_graph. A walk of a
+-- tenant's own graph beats an exact scan of their rows from a few thousand rows up (bench
+-- section 7: 10,000 rows at 1M, 42 ms exact), so the default reaches below the switch point;
+-- it still leaves at most 2 x (rows / switch point) graphs, ~115 at 1M rows, each costing the
+-- planner a predicate test per search and each insert into that tenant a second graph update.
+-- Reads every tenant's size: owner only.
+create function private.scopes_needing_a_graph(min_chunks integer default null)
 returns table (owner_id uuid, workspace_id uuid, model text, chunks bigint)
 language sql
 stable
 set search_path = ''
 as $$
-  select s.owner_id, s.workspace_id, s.model, s.chunks
-  from (
-    select c.owner_id, null::uuid as workspace_id, c.embedding_model as model, count(*) as chunks
+  with owners as (
+    select c.owner_id, c.embedding_model as model, count(*) as chunks
     from public.document_chunks c group by c.owner_id, c.embedding_model
+  ),
+  models as (select o.model, sum(o.chunks) as chunks from owners o group by o.model),
+  scopes as (
+    select o.owner_id, null::uuid as workspace_id, o.model, o.chunks from owners o
     union all
     select null, c.workspace_id, c.embedding_model, count(*)
     from public.document_chunks c where c.workspace_id is not null
     group by c.workspace_id, c.embedding_model
-  ) s
-  where s.chunks >= private.exact_scan_limit(s.model)
+  )
+  select s.owner_id, s.workspace_id, s.model, s.chunks
+  from scopes s
+  join models m on m.model = s.model
+  where s.chunks >= coalesce(min_chunks, private.exact_scan_limit(s.model) / 2)
+    -- A scope holding most of a model is served by the model's graph already.
+    and s.chunks * 2 < m.chunks
     and not exists (
       select 1 from private.scope_graphs g
       where g.owner_id is not distinct from s.owner_id
         and g.workspace_id is not distinct from s.workspace_id and g.model = s.model)
   order by s.chunks desc
 $$;
-revoke execute on function private.scopes_needing_a_graph()
+revoke execute on function private.scopes_needing_a_graph(integer)
   from public, anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 -- conditions
 -- =============================================================================================
 -- Same signature, rows and order as 20261201000500. Three changes:
---   * a caller above the switch point whose rows are in scope graphs of their own (an owner's or
---     a workspace's HNSW graph, 20261203000500) walks those, plus an exact scan of their few
---     rows outside them; the model's graph otherwise, as before;
+--   * a caller whose rows are in scope graphs of their own (an owner's or a workspace's HNSW
+--     graph, 20261203000500) walks those, plus an exact scan of their few rows outside them;
+--     others as before (exact scan if few, the model's graph if many);
 --   * the HNSW walk's hnsw.ef_search follows the caller's share of the graph
 --     (private.walk_ef_search, 20261203000400, where the recall measurements are): a caller who
 --     sees a tenth of a 1M-row graph had recall@10 0.93 with the fixed 100;
@@ -60,15 +60,19 @@ begin
   model_clause := private.model_condition(filter_embedding_model);
   where_clause := scope_clause || ' and ' || model_clause;
 
-  few := private.search_sees_few_chunks(filter_embedding_model, filter_workspace_id);
-
-  if few is distinct from true then
-    -- A caller whose rows are in graphs of their own (20261203000500) walks those: every row in
-    -- them is one they may see, so the default width is enough.
+  -- A caller with graphs of their own (20261203000500) walks those, whatever their size: every
+  -- row in them is one they may see (so the default width is enough), and a walk of a graph of
+  -- their rows costs less than an exact scan of them from a few thousand rows up. Others: an
+  -- exact scan of their rows if few, the model's graph if many.
+  if row_security_active('public.document_chunks') then
     walk_sql := private.scope_graph_walk(
       filter_embedding_model, filter_workspace_id, where_clause,
       private.exact_scan_limit(filter_embedding_model));
   end if;
+  if walk_sql is null then
+    few := private.search_sees_few_chunks(filter_embedding_model, filter_workspace_id);
+  end if;
+
   if few is distinct from true and walk_sql is null then
     -- As wide as the caller's share of the graph needs (20261203000400); `set hnsw.ef_search`
     -- above restores the setting when the function ends.
@@ -138,6 +142,10 @@ begin
   -- indexes rather than by reading the whole table. A planner setting changes how rows are found,
   -- never which: RLS and the filters are the same either way.
   -- (`set enable_seqscan from current` above restores the caller's setting when the function ends.)
+  if few is null and walk_sql is not null then
+    -- The scope graphs' walk found too few (selective filters): how to read their rows.
+    few := private.search_sees_few_chunks(filter_embedding_model, filter_workspace_id);
+  end if;
   if few then
     perform set_config('enable_seqscan', 'off', true);
   end if;

@@ -20,7 +20,8 @@ from tests.database.test_filtered_hnsw import as_caller, exact_top_k, nested_pla
 from tests.support import EmbeddingLike, copy_chunks, insert_document, make_user, vector_literal
 
 BIG = 16_000
-MID = 4_000  # above the switch point: sqrt(300 x ~20k) = ~2,460
+MID = 4_000  # above the switch point: sqrt(300 x ~21.5k) = ~2,540
+SMALL = 1_500  # below it
 OWN = 40  # the member's own rows
 K = 10
 SEARCH = (
@@ -32,6 +33,7 @@ SEARCH = (
 class Tenants:
     big: User
     mid: User
+    small: User
     member: User
     stranger: User
     model: str
@@ -44,10 +46,12 @@ class Tenants:
 
 @pytest.fixture(scope="module")
 def tenants(stack: LocalStack) -> Iterator[Tenants]:
-    big, mid, member, stranger = (make_user(stack, n) for n in ("big", "mid", "member", "stranger"))
+    big, mid, small, member, stranger = (
+        make_user(stack, n) for n in ("big", "mid", "small", "member", "stranger")
+    )
     model = f"scope-test-{uuid.uuid4().hex[:8]}"
     gen = EmbeddingLike(np.random.default_rng(20261203))
-    vectors = gen.sample(BIG + MID + OWN)
+    vectors = gen.sample(BIG + MID + OWN + SMALL)
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         row = db.execute(
             "insert into public.workspaces (name, created_by) values ('scope', %s) returning id",
@@ -63,12 +67,16 @@ def tenants(stack: LocalStack) -> Iterator[Tenants]:
         big_doc = insert_document(db, big, None, "big", model=model)
         mid_doc = insert_document(db, mid, workspace, "mid", model=model)
         member_doc = insert_document(db, member, None, "own", model=model)
+        small_doc = insert_document(db, small, None, "small", model=model)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=2) as pool:
             jobs = [
                 pool.submit(copy_chunks, stack.db_url, big_doc, vectors[:BIG]),
                 pool.submit(copy_chunks, stack.db_url, mid_doc, vectors[BIG : BIG + MID]),
-                pool.submit(copy_chunks, stack.db_url, member_doc, vectors[BIG + MID :]),
+                pool.submit(
+                    copy_chunks, stack.db_url, member_doc, vectors[BIG + MID : BIG + MID + OWN]
+                ),
+                pool.submit(copy_chunks, stack.db_url, small_doc, vectors[BIG + MID + OWN :]),
             ]
             for job in jobs:
                 job.result()
@@ -82,24 +90,25 @@ def tenants(stack: LocalStack) -> Iterator[Tenants]:
             yield Tenants(
                 big=big,
                 mid=mid,
+                small=small,
                 member=member,
                 stranger=stranger,
                 model=model,
                 workspace=workspace,
                 mid_doc=mid_doc,
                 member_doc=member_doc,
-                member_vectors=vectors[BIG + MID :],
+                member_vectors=vectors[BIG + MID : BIG + MID + OWN],
                 queries=[vector_literal(v) for v in gen.sample(5)],
             )
         finally:
-            for owner, ws in ((mid.id, None), (None, workspace)):
+            for owner, ws in ((mid.id, None), (small.id, None), (None, workspace)):
                 db.execute(
                     "select private.drop_scope_graph(%s, owner_id => %s, workspace_id => %s)",
                     (model, owner, ws),
                 )
             db.execute(
                 "delete from auth.users where id = any(%s::uuid[])",
-                ([u.id for u in (big, mid, member, stranger)],),
+                ([u.id for u in (big, mid, small, member, stranger)],),
             )
             db.execute("delete from public.workspaces where id = %s", (workspace,))
             row = db.execute(
@@ -215,7 +224,31 @@ def test_only_the_database_owner_manages_scope_graphs(stack: LocalStack, tenants
                 db.execute("select * from private.scope_graphs")
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="exactly one"):
             db.execute("select private.add_scope_graph(%s)", (t.model,))
-        needing = db.execute(
-            "select owner_id from private.scopes_needing_a_graph() where model = %s", (t.model,)
-        ).fetchall()
-        assert (uuid.UUID(t.big.id),) in needing
+        # What a scheduled job would build: the small owner (half the switch point or more);
+        # not the big one (most of the model: its graph serves them), nor those with a graph.
+        needing = {
+            row[0]
+            for row in db.execute(
+                "select owner_id from private.scopes_needing_a_graph() where model = %s",
+                (t.model,),
+            ).fetchall()
+        }
+        assert uuid.UUID(t.small.id) in needing
+        assert uuid.UUID(t.big.id) not in needing
+        assert uuid.UUID(t.mid.id) not in needing
+
+
+@pytest.mark.slow
+def test_a_tenant_below_the_switch_point_walks_their_graph_too(
+    stack: LocalStack, tenants: Tenants
+) -> None:
+    """1,500 rows: an exact scan without a graph, their graph once they have one."""
+    t = tenants
+    params = (t.queries[3], K, t.model)
+    before = nested_plans(stack, t.small, SEARCH, params)
+    assert "document_chunks_hnsw_" not in before
+    assert "document_chunks_owner_model_idx" in before
+    with psycopg.connect(stack.db_url, autocommit=True) as db:
+        own = scope_graph(db, t, t.small.id, None)
+    assert own in nested_plans(stack, t.small, SEARCH, params)
+    assert recall(stack, t.small, t) >= 0.9
