@@ -248,6 +248,8 @@ def chosen_plan(db: psycopg.Connection, run: Callable[[], object]) -> str:
     """What match_documents did: walked a model's graph, or scanned the caller's rows exactly."""
     plans = auto_explained(db, run)
     searches = [p for p in plans if "document_chunks" in p and "<=>" in p and "Limit" in p]
+    if any("document_chunks_hnsw_s" in p for p in searches):
+        return "scope graph walk"
     walked = any("document_chunks_hnsw_" in p for p in searches)
     exact = any("offset 0" in p for p in searches)
     if walked and exact:
@@ -495,11 +497,21 @@ def measure_tenants(
     texts = [words.query() for _ in queries]
     main = [c for c in callers if c.model == SYNTHETIC_MODEL]
     minority = [c for c in callers if c.model != SYNTHETIC_MODEL]
-    figures["callers"] = {
-        **sweep(db, figures["rows"], main, queries, texts, profile.repeats, report),
-        **sweep(db, figures["rows"], minority, minority_queries, texts, profile.repeats, report),
-    }
-    _print_sweep(report, figures)
+
+    def sweep_all() -> dict[str, Any]:
+        return {
+            **sweep(db, figures["rows"], main, queries, texts, profile.repeats, report),
+            **sweep(
+                db, figures["rows"], minority, minority_queries, texts, profile.repeats, report
+            ),
+        }
+
+    drop_scope_graphs(db)  # a kept database keeps them: the first sweep is without
+    figures["callers"] = sweep_all()
+    _print_sweep(report, figures, "callers", "7. Tenant sweep")
+    figures["scope_graphs"] = add_scope_graphs(db, report)
+    figures["callers_scoped"] = sweep_all()
+    _print_sweep(report, figures, "callers_scoped", "7c. Tenant sweep with scope graphs")
     report.section("7_tenants", figures)  # the sweep's figures are saved before the long part
     figures["scale"] = scale(
         db,
@@ -512,18 +524,73 @@ def measure_tenants(
         report,
     )
     if keep:
-        save_state(db, callers, {k: v for k, v in figures.items() if k not in ("callers",)})
+        save_state(
+            db,
+            callers,
+            {
+                k: v
+                for k, v in figures.items()
+                if k not in ("callers", "callers_scoped", "scope_graphs")
+            },
+        )
     _print_scale(report, figures)
     return figures
 
 
-def _print_sweep(report: Report, figures: dict[str, Any]) -> None:
+def drop_scope_graphs(db: psycopg.Connection) -> None:
+    for owner, workspace, model in db.execute(
+        "select owner_id, workspace_id, model from private.scope_graphs"
+    ).fetchall():
+        db.execute(
+            "select private.drop_scope_graph(%s, owner_id => %s, workspace_id => %s)",
+            (model, owner, workspace),
+        )
+
+
+def add_scope_graphs(db: psycopg.Connection, report: Report) -> list[dict[str, Any]]:
+    """What a scheduled job would do: a graph for every scope private.scopes_needing_a_graph
+    lists (big tenants, below half of their model), each timed."""
+    built = []
+    db.execute(sql.SQL("set maintenance_work_mem = {}").format(sql.Literal(BUILD_MEMORY)))
+    for owner, workspace, model, chunks in db.execute(
+        "select owner_id, workspace_id, model, chunks from private.scopes_needing_a_graph()"
+    ).fetchall():
+        report.progress(f"scope graph: {'owner' if owner else 'workspace'} of {chunks:,} rows")
+        started = now()
+        row = db.execute(
+            "select private.add_scope_graph(%s, owner_id => %s, workspace_id => %s)",
+            (model, owner, workspace),
+        ).fetchone()
+        assert row is not None
+        built.append(
+            {
+                "scope": "owner" if owner else "workspace",
+                "rows": chunks,
+                "build_s": elapsed_ms(started) / 1000,
+                "bytes": relation_bytes(db, str(row[0])),
+            }
+        )
+    db.execute("reset maintenance_work_mem")
+    db.execute("analyze public.document_chunks")
+    return built
+
+
+def _print_sweep(report: Report, figures: dict[str, Any], key: str, title: str) -> None:
     n = figures["rows"]
     table = Table(
-        f"7. Tenant sweep - synthetic, {n:,} rows of one model (+ a minority model), k = {K}",
+        f"{title} - synthetic, {n:,} rows of one model (+ a minority model), k = {K}",
         ["caller", "rows", "mode", "plan", "rows back", "recall@10", "p50 ms", "p95 ms"],
     )
-    for label, caller in figures["callers"].items():
+    if key == "callers_scoped":
+        table.notes.append(
+            "after the scope graphs private.scopes_needing_a_graph() lists were built: "
+            + ", ".join(
+                f"{g['scope']} of {g['rows']:,} rows ({g['build_s']:.0f} s, "
+                f"{g['bytes'] / 2**20:.0f} MB)"
+                for g in figures["scope_graphs"]
+            )
+        )
+    for label, caller in figures[key].items():
         for mode in ("semantic", "hybrid"):
             f = caller[mode]
             table.add(
