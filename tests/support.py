@@ -115,6 +115,22 @@ def insert_document(
     return str(row[0])
 
 
+def workspace_with_viewer(db: psycopg.Connection, name: str, owner: User, viewer: User) -> str:
+    """A workspace `owner` created, with `viewer` a member in the viewer role; its id."""
+    row = db.execute(
+        "insert into public.workspaces (name, created_by) values (%s, %s) returning id",
+        (name, owner.id),
+    ).fetchone()
+    assert row is not None
+    workspace = str(row[0])
+    db.execute(
+        "insert into public.workspace_members (workspace_id, user_id, role) "
+        "values (%s, %s, 'viewer')",
+        (workspace, viewer.id),
+    )
+    return workspace
+
+
 def insert_chunk(
     db: psycopg.Connection, document: str, index: int, content: str, embedding: list[float]
 ) -> int:

@@ -25,6 +25,7 @@ from tests.support import (
     rows_of,
     supabase_client,
     vector_literal,
+    workspace_with_viewer,
 )
 
 TOTAL = 30_000
@@ -56,17 +57,7 @@ def crowd(stack: LocalStack) -> Iterator[Crowd]:
     gen = EmbeddingLike(np.random.default_rng(20261201))
     vectors = gen.sample(TOTAL)
     with psycopg.connect(stack.db_url, autocommit=True) as db:
-        row = db.execute(
-            "insert into public.workspaces (name, created_by) values ('plan', %s) returning id",
-            (large.id,),
-        ).fetchone()
-        assert row is not None
-        workspace = str(row[0])
-        db.execute(
-            "insert into public.workspace_members (workspace_id, user_id, role) "
-            "values (%s, %s, 'viewer')",
-            (workspace, member.id),
-        )
+        workspace = workspace_with_viewer(db, "plan", large, member)
         small_doc = insert_document(db, small, None, "small", model=model)
         bulk_doc = insert_document(db, large, None, "bulk", model=model)
         rare_doc = insert_document(db, large, None, "rare", metadata='{"rare": true}', model=model)

@@ -21,6 +21,7 @@ from tests.support import (
     supabase_client,
     unit_vector,
     with_similarity,
+    workspace_with_viewer,
 )
 
 K = 10
@@ -46,17 +47,7 @@ def corpus(stack: LocalStack) -> Iterator[Corpus]:
     query = unit_vector(rng)
     reader, colleague, stranger = (make_user(stack, n) for n in ("reader", "colleague", "stranger"))
     with psycopg.connect(stack.db_url, autocommit=True) as db:
-        row = db.execute(
-            "insert into public.workspaces (name, created_by) values ('team', %s) returning id",
-            (colleague.id,),
-        ).fetchone()
-        assert row is not None
-        workspace = str(row[0])
-        db.execute(
-            "insert into public.workspace_members (workspace_id, user_id, role) "
-            "values (%s, %s, 'viewer')",
-            (workspace, reader.id),
-        )
+        workspace = workspace_with_viewer(db, "team", colleague, reader)
         c = Corpus(
             reader=reader,
             stranger=stranger,

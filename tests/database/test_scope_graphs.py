@@ -17,7 +17,14 @@ import pytest
 
 from local_stack.stack import LocalStack, User
 from tests.database.test_filtered_hnsw import as_caller, exact_top_k, nested_plans, search
-from tests.support import EmbeddingLike, copy_chunks, insert_document, make_user, vector_literal
+from tests.support import (
+    EmbeddingLike,
+    copy_chunks,
+    insert_document,
+    make_user,
+    vector_literal,
+    workspace_with_viewer,
+)
 
 BIG = 16_000
 MID = 4_000  # above the switch point: sqrt(300 x ~21.5k) = ~2,540
@@ -53,17 +60,7 @@ def tenants(stack: LocalStack) -> Iterator[Tenants]:
     gen = EmbeddingLike(np.random.default_rng(20261203))
     vectors = gen.sample(BIG + MID + OWN + SMALL)
     with psycopg.connect(stack.db_url, autocommit=True) as db:
-        row = db.execute(
-            "insert into public.workspaces (name, created_by) values ('scope', %s) returning id",
-            (mid.id,),
-        ).fetchone()
-        assert row is not None
-        workspace = str(row[0])
-        db.execute(
-            "insert into public.workspace_members (workspace_id, user_id, role) "
-            "values (%s, %s, 'viewer')",
-            (workspace, member.id),
-        )
+        workspace = workspace_with_viewer(db, "scope", mid, member)
         big_doc = insert_document(db, big, None, "big", model=model)
         mid_doc = insert_document(db, mid, workspace, "mid", model=model)
         member_doc = insert_document(db, member, None, "own", model=model)
