@@ -16,38 +16,56 @@
 -- Wrong statistics (a big delete not yet analysed, or an owner whose rows are all of another
 -- model) can only send a caller to the HNSW walk, which answers with an exact scan when it
 -- brings back fewer than k rows: time, never rows.
--- The share of the table's rows the caller may see, by the statistics: the frequencies of their
--- id among owner_id's most common values and of their workspaces among workspace_id's (0 for a
--- caller in neither list: then the statistics know nothing of them). Rows in both (own rows in
--- their workspaces) count twice, at most doubling it. With a workspace filter, that workspace's
--- frequency alone, if the caller belongs to it.
+
+-- The share of the table's rows in some of the caller's scopes, by the statistics: the frequency
+-- of their id among owner_id's most common values (when `own`), plus those of the given
+-- workspaces they belong to (null: all of them) among workspace_id's; 0 for scopes in neither
+-- list (then the statistics know nothing of them). Own rows in those workspaces count twice,
+-- at most doubling it.
 -- security definer: pg_stats shows a column's statistics only to those who may read the column
 -- itself, and the caller may not read everyone's rows.
-create function private.visible_share_from_statistics(in_workspace uuid)
+-- plpgsql, not sql: its query (over the pg_stats view) is planned once per session, not per
+-- call (planning it cost more than running it).
+create function private.share_from_statistics(own boolean, workspaces uuid[])
 returns double precision
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select least(1, coalesce(sum(m.share), 0))
-  from pg_catalog.pg_stats s
-  cross join lateral unnest(s.most_common_vals::text::text[], s.most_common_freqs)
-    as m (value, share)
-  where s.schemaname = 'public' and s.tablename = 'document_chunks'
-    and (
-      (in_workspace is null and s.attname = 'owner_id' and m.value = (select auth.uid())::text)
-      or (s.attname = 'workspace_id'
-          and m.value in (select w::text from private.caller_workspace_ids('{owner,editor,viewer}') w
-                          where in_workspace is null or w = in_workspace)))
+begin
+  return (
+    select least(1, coalesce(sum(m.share), 0))
+    from pg_catalog.pg_stats s
+    cross join lateral unnest(s.most_common_vals::text::text[], s.most_common_freqs)
+      as m (value, share)
+    where s.schemaname = 'public' and s.tablename = 'document_chunks'
+      and s.attname in ('owner_id', 'workspace_id')
+      and (
+        (own and s.attname = 'owner_id' and m.value = (select auth.uid())::text)
+        or (s.attname = 'workspace_id'
+            and m.value in (select w::text
+                            from private.caller_workspace_ids('{owner,editor,viewer}') w
+                            where workspaces is null or w = any (workspaces)))));
+end
 $$;
-revoke execute on function private.visible_share_from_statistics(uuid) from public;
-grant execute on function private.visible_share_from_statistics(uuid) to authenticated, service_role;
+revoke execute on function private.share_from_statistics(boolean, uuid[]) from public;
+grant execute on function private.share_from_statistics(boolean, uuid[])
+  to authenticated, service_role;
 
-create or replace function private.visible_chunk_estimate(
+-- How many of a model's rows the caller may see in some of their scopes, counted up to `cap`:
+-- their own rows (when `own`; within `in_workspace` when given), then rows others own in the
+-- given workspaces they belong to (null: all of them; within `in_workspace` when given). Scopes
+-- the statistics put above four times `cap` answer `cap` without counting (see above).
+-- Each count is an index-only scan of the (owner_id, embedding_model) or
+-- (workspace_id, embedding_model) index, stopped at `cap`: its cost is bounded whatever the
+-- size of the table. It counts only rows the chunks' select policy shows the caller.
+create function private.bounded_row_count(
   model text,
   in_workspace uuid,
-  cap integer
+  cap integer,
+  own boolean default true,
+  only_workspaces uuid[] default null
 )
 returns integer
 language plpgsql
@@ -59,19 +77,20 @@ declare
   caller uuid := (select auth.uid());
   workspaces uuid[] := array(
     select w from private.caller_workspace_ids('{owner,editor,viewer}') w
-    where in_workspace is null or w = in_workspace);
-  own_filter text := '';
-  counted integer;
+    where (in_workspace is null or w = in_workspace)
+      and (only_workspaces is null or w = any (only_workspaces)));
+  scope_filter text := '';
+  counted integer := 0;
 begin
   if model is not null then
-    own_filter := own_filter || format(' and c.embedding_model = %L', model);
+    scope_filter := scope_filter || format(' and c.embedding_model = %L', model);
   end if;
   if in_workspace is not null then
-    own_filter := own_filter || format(' and c.workspace_id = %L::uuid', in_workspace);
+    scope_filter := scope_filter || format(' and c.workspace_id = %L::uuid', in_workspace);
   end if;
   -- The model's rows by the statistics: the table's, times the model's share when one is given
   -- (0 for a model outside embedding_model's most common values: a small one).
-  if private.visible_share_from_statistics(in_workspace) * (
+  if private.share_from_statistics(own and in_workspace is null, workspaces) * (
     select max(t.reltuples) * case when model is null then 1 else coalesce(max(m.share), 0) end
     from pg_catalog.pg_class t
     left join pg_catalog.pg_stats s
@@ -84,22 +103,42 @@ begin
     return cap;
   end if;
   -- Own rows first; the workspaces' only if those did not reach the cap already.
-  execute format(
-    'select count(*)::integer from (select 1 from public.document_chunks c '
-    'where c.owner_id = $1 %s limit $2) own', own_filter)
-    into counted
-    using caller, cap;
-  if counted < cap then
+  if own then
+    execute format(
+      'select count(*)::integer from (select 1 from public.document_chunks c '
+      'where c.owner_id = $1 %s limit $2) own', scope_filter)
+      into counted
+      using caller, cap;
+  end if;
+  if counted < cap and cardinality(workspaces) > 0 then
     execute format(
       'select $3 + count(*)::integer from (select 1 from public.document_chunks c '
-      'where c.workspace_id = any ($1) and c.owner_id <> $2 %s limit $4 - $3) shared', own_filter)
+      'where c.workspace_id = any ($1) and c.owner_id <> $2 %s limit $4 - $3) shared',
+      scope_filter)
       into counted
       using workspaces, caller, counted, cap;
   end if;
   return counted;
 end
 $$;
+revoke execute on function private.bounded_row_count(text, uuid, integer, boolean, uuid[])
+  from public;
+grant execute on function private.bounded_row_count(text, uuid, integer, boolean, uuid[])
+  to authenticated, service_role;
 
+-- The same signature as before (search_sees_few_chunks calls it): every scope of the caller.
+create or replace function private.visible_chunk_estimate(
+  model text,
+  in_workspace uuid,
+  cap integer
+)
+returns integer
+language sql
+stable
+set search_path = ''
+as $$
+  select private.bounded_row_count(model, in_workspace, cap)
+$$;
 
 -- How wide the HNSW walk looks (hnsw.ef_search) for a caller who sees "many" rows. A walk keeps
 -- the ef_search nearest candidates it meets; of those, only the caller's rows count, so a caller
@@ -117,7 +156,8 @@ stable
 set search_path = ''
 as $$
   select case when not row_security_active('public.document_chunks')
-                or private.visible_share_from_statistics(in_workspace) >= 0.5
+                or private.share_from_statistics(in_workspace is null, case
+                     when in_workspace is not null then array[in_workspace] end) >= 0.5
               then 100 else 200 end
 $$;
 revoke execute on function private.walk_ef_search(uuid) from public;

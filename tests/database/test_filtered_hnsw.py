@@ -403,7 +403,7 @@ def test_statistics_tell_a_large_caller_from_a_small_one(stack: LocalStack, crow
         assert row is not None
         return row[0]
 
-    share = "select private.visible_share_from_statistics(null)"
+    share = "select private.share_from_statistics(true, null)"
     assert float(str(as_user(crowd.large, share))) >= 0.5
     assert float(str(as_user(crowd.small, share))) < 0.05
     ef = "select private.walk_ef_search(null)"
