@@ -88,9 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    start = commands.add_parser(
-        "start", help="start the stack (idempotent), then print its status"
-    )
+    start = commands.add_parser("start", help="start the stack (idempotent), then print its status")
     start.add_argument(
         "--replicas",
         type=int,

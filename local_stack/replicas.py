@@ -22,7 +22,7 @@ from local_stack.settings import StackSettings
 # Appended to a replica's postgresql.conf (a copy of the primary's, with this after it).
 STANDBY_CONFIG = """
 # --- read replica {number} of the embedded stack ---
-primary_conninfo = 'host={host} port={port} user=postgres password={password} application_name={name}'
+primary_conninfo = '{conninfo}'
 primary_slot_name = '{slot}'
 hot_standby = on
 # Tell the primary which rows running reads still need, so its vacuum does not remove them
@@ -128,10 +128,10 @@ def create(replica: Replica, secrets: StackSecrets) -> None:
         conf.write(
             STANDBY_CONFIG.format(
                 number=replica.number,
-                host=settings.host,
-                port=settings.db_port,
-                password=secrets.postgres_password,
-                name=replica.name,
+                conninfo=(
+                    f"host={settings.host} port={settings.db_port} user=postgres "
+                    f"password={secrets.postgres_password} application_name={replica.name}"
+                ),
                 slot=replica.slot,
             )
         )

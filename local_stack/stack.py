@@ -1,5 +1,6 @@
 """The stack as one object: start, stop, status, reset, users and their tokens."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -388,6 +389,8 @@ class LocalStack:
             "SUPABASE_ANON_KEY": self.anon_key,
             "SUPABASE_JWT_SECRET": self.secrets.jwt_secret,
             "EMBEDDER_URL": self.embedder_url,
+            # With replicas, searches go as GET so the gateway can send them there.
+            "SEARCH_VIA_GET": "true" if self.replica_count() else "false",
         }
 
     @property
@@ -431,6 +434,7 @@ class LocalStack:
 
     def _start_edge_api(self) -> None:
         api = self._edge_api()
+        _restart_if_reconfigured(api)
         if api.pid() is None and port_is_open(self.settings.host, self.settings.edge_api_port):
             raise StackError(
                 f"port {self.settings.edge_api_port} is taken by another program; "
@@ -471,6 +475,7 @@ class LocalStack:
 
     def _start_edge_mcp(self) -> None:
         mcp = self._edge_mcp()
+        _restart_if_reconfigured(mcp)
         if mcp.pid() is None and port_is_open(self.settings.host, self.settings.edge_mcp_port):
             raise StackError(
                 f"port {self.settings.edge_mcp_port} is taken by another program; "
@@ -507,14 +512,7 @@ class LocalStack:
 
     def _start_gateway(self) -> None:
         gateway = self._gateway()
-        # A gateway started for other replicas routes reads to the wrong places: restart it.
-        routes = self.settings.run_dir / "gateway.reads"
-        if gateway.pid() is not None and (
-            not routes.exists() or routes.read_text() != self._read_upstreams()
-        ):
-            gateway.stop()
-        routes.parent.mkdir(parents=True, exist_ok=True)
-        routes.write_text(self._read_upstreams())
+        _restart_if_reconfigured(gateway)
         if gateway.pid() is None and port_is_open(self.settings.host, self.settings.api_port):
             raise StackError(
                 f"port {self.settings.api_port} is taken by another program; "
@@ -533,6 +531,18 @@ class LocalStack:
     @staticmethod
     def _log(message: str) -> None:
         print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
+
+
+def _restart_if_reconfigured(daemon: Daemon) -> None:
+    """Stop a running daemon started with other settings (replicas added or removed change the
+    gateway's routes and the edge's SEARCH_VIA_GET), so that starting it applies the new ones.
+    Only a digest of the environment is kept: it holds keys."""
+    digest = hashlib.sha256(json.dumps(sorted(daemon.env.items())).encode()).hexdigest()
+    record = daemon.pid_file.with_suffix(".env-digest")
+    if daemon.pid() is not None and (not record.exists() or record.read_text() != digest):
+        daemon.stop()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(digest)
 
 
 def _http_ok(url: str) -> bool:

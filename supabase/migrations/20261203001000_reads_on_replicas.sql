@@ -9,7 +9,11 @@
 --   * token audience/issuer: reads private.token_settings, replicated like any table.
 --   * revoked sessions: reads auth.sessions. A sign-out reaches a replica after its replay lag
 --     (README "Read replicas": milliseconds here), so a token signed out that instant may still
---     read there that long; writes always meet the primary, which refuses it at once.
+--     read there that long; writes always meet the primary, which refuses it at once. A sign-in
+--     reaches it late too: a replica that has not replayed past the token's issue time cannot
+--     tell a new session from a revoked one, so it answers 412 `replica_behind` (below) and the
+--     primary decides. Measured: without this, the first search of a fresh sign-in was refused
+--     as "session revoked" whenever it beat the replay (tests/local_stack/test_replicas.py).
 --   * write rate limits: counting is a write, and a standby (and any GET on the primary) runs
 --     the request READ ONLY; check_request_rate() already returns at once in a read-only
 --     transaction, so nothing is written on a replica. Nothing is lost by it: reads were never
@@ -78,6 +82,46 @@ begin
 end
 $$;
 revoke execute on function private.check_read_after_write() from public;
+
+-- The session check of 20261126001500, able to say "not yet" on a replica.
+create or replace function private.check_session_is_live()
+returns void
+language plpgsql
+stable
+-- Definer: auth.sessions is Supabase Auth's table; API roles cannot read it.
+security definer
+set search_path = ''
+as $$
+declare
+  claims jsonb := (select auth.jwt());
+  session text := claims ->> 'session_id';
+  issued timestamptz;
+begin
+  if session is null or (select auth.role()) <> 'authenticated' then
+    return;
+  end if;
+  if session !~ '^[0-9a-fA-F-]{36}$'
+     or not exists (select 1 from auth.sessions s where s.id = session::uuid) then
+    if pg_is_in_recovery() then
+      if jsonb_typeof(claims -> 'iat') = 'number' then
+        issued := to_timestamp((claims ->> 'iat')::double precision);
+      end if;
+      -- Five seconds of slack for the clocks of Auth and the database: when in doubt the
+      -- primary answers, which costs a retry, never a wrong answer.
+      if issued is null
+         or issued + interval '5 seconds' > coalesce(pg_last_xact_replay_timestamp(), '-infinity')
+      then
+        perform private.refuse_read(
+          'replica_behind', 'this replica has not yet replayed the sign-in of this token', 412);
+      end if;
+    end if;
+    perform private.refuse_token(
+      'session_revoked', 'the session of this token has ended; sign in again', 'session revoked'
+    );
+  end if;
+end
+$$;
+revoke execute on function private.check_session_is_live() from public;
 
 -- Response headers every request gets: which kind of server answered it (read from the server
 -- itself, so tests and operators see where a request really ran), and, for read-write

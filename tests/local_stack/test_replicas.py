@@ -1,0 +1,325 @@
+"""Read replicas: GET answered by a replica, writes by the primary, and nothing lost between them.
+
+One stack of its own with one streaming replica (tests/conftest.py `replica_stack`), whose
+replay is held back a little so that a read right after a write meets a replica that has not
+got it yet. Where a request ran is read from the database itself: the pre-request hook answers
+`X-Kb-Served-By` from `pg_is_in_recovery()` inside the request's own transaction.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import jwt
+import numpy as np
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from knowledge_core.rest import LastWrites
+from knowledge_core.rest_query import query_string
+from local_stack import replicas
+from local_stack.settings import REPO_ROOT
+from local_stack.stack import LocalStack, User
+from tests.api.conftest import bearer, edge_settings
+from tests.support import insert_chunk, insert_document, make_user, unit_vector
+
+
+def replicas_of(stack: LocalStack) -> replicas.Replica:
+    (replica,) = stack.replicas()
+    return replica
+
+
+def _caught_up(stack: LocalStack) -> None:
+    replicas.wait_for_replay(replicas_of(stack), stack.secrets)
+
+
+@pytest.fixture(scope="module")
+def person(replica_stack: LocalStack) -> Iterator[User]:
+    user = make_user(replica_stack, "replica")
+    yield user
+    replica_stack.delete_user(user)
+
+
+@pytest.fixture(scope="module")
+def rest(replica_stack: LocalStack, person: User) -> Iterator[httpx.Client]:
+    token = replica_stack.access_token(person)
+    with httpx.Client(
+        base_url=f"{replica_stack.settings.api_url}/rest/v1",
+        headers={"apikey": replica_stack.anon_key, "Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def edge(replica_stack: LocalStack, stack: LocalStack) -> Iterator[TestClient]:
+    """The API in-process against the replica stack, searching by GET; the model is the main
+    stack's shared embedder (the replica stack runs no edge of its own)."""
+    settings = edge_settings(replica_stack, embedder_url=stack.embedder_url, search_via_get=True)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _search(rest: httpx.Client, vector: list[float], **headers: str) -> httpx.Response:
+    query = query_string({"query_embedding": vector, "match_count": 5})
+    return rest.get(f"/rpc/match_documents?{query}", headers=headers)
+
+
+def test_searches_by_get_are_answered_by_the_replica_and_writes_by_the_primary(
+    replica_stack: LocalStack, rest: httpx.Client, person: User
+) -> None:
+    rng = np.random.default_rng(7)
+    vector = unit_vector(rng)
+    with psycopg.connect(replica_stack.db_url, autocommit=True) as db:
+        doc = insert_document(db, person, None, "replicated")
+        chunk = insert_chunk(db, doc, 0, "a replicated passage", vector)
+    _caught_up(replica_stack)
+
+    by_get = _search(rest, vector)
+    assert by_get.status_code == 200, by_get.text
+    assert by_get.headers["x-kb-served-by"] == "replica"
+    assert [row["id"] for row in by_get.json()][:1] == [chunk]
+    assert "x-kb-write-xid" not in by_get.headers
+
+    by_post = rest.post("/rpc/match_documents", json={"query_embedding": vector, "match_count": 5})
+    assert by_post.headers["x-kb-served-by"] == "primary"
+    # The same rows, scores included, whichever server and encoding answered.
+    assert by_post.json() == by_get.json()
+
+    write = rest.post(
+        "/ingest_jobs",
+        json={"title": "a write", "chunks_total": 1},
+        headers={"Prefer": "return=representation"},
+    )
+    assert write.status_code == 201, write.text
+    assert write.headers["x-kb-served-by"] == "primary"
+    assert write.headers["x-kb-write-xid"].isdigit()
+
+    asked_for_primary = _search(rest, vector, **{"X-Kb-Read-From": "primary"})
+    assert asked_for_primary.headers["x-kb-served-by"] == "primary"
+
+
+def test_a_read_after_a_write_waits_for_the_replica_or_goes_to_the_primary(
+    replica_stack: LocalStack, rest: httpx.Client
+) -> None:
+    write = rest.post(
+        "/ingest_jobs",
+        json={"title": "read me back", "chunks_total": 1},
+        headers={"Prefer": "return=representation"},
+    )
+    xid = write.headers["x-kb-write-xid"]
+    job = write.json()[0]["id"]
+    wanted = {"id": f"eq.{job}"}
+    # Replay is held back: the replica itself refuses the read rather than answer without it...
+    replica = replicas_of(replica_stack)
+    direct = httpx.get(
+        f"http://{replica.rest_address}/ingest_jobs",
+        params=wanted,
+        headers={"Authorization": rest.headers["Authorization"], "X-Kb-After-Xid": xid},
+    )
+    assert direct.status_code == 412, direct.text
+    assert direct.json()["code"] == "replica_behind"
+    # ... and through the gateway the primary answers it instead: the caller sees their write.
+    early = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
+    assert early.headers["x-kb-served-by"] == "primary" and len(early.json()) == 1
+    # Without the header the same read is answered by the replica, and misses the write.
+    stale = rest.get("/ingest_jobs", params=wanted)
+    assert stale.headers["x-kb-served-by"] == "replica" and stale.json() == []
+    _caught_up(replica_stack)
+    later = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
+    assert later.headers["x-kb-served-by"] == "replica" and len(later.json()) == 1
+    bad = rest.get("/ingest_jobs", headers={"X-Kb-After-Xid": "12; drop table x"})
+    assert bad.status_code == 400 and "X-Kb-After-Xid" in bad.json()["message"]
+
+
+PAIRS = 200
+
+
+def test_every_add_is_found_by_the_search_right_after_it(
+    replica_stack: LocalStack, edge: TestClient, person: User, rest: httpx.Client
+) -> None:
+    """A few hundred add-then-search pairs through the API (searches by GET): each search finds
+    the document just added, though the replica is behind every time; meanwhile another user,
+    who wrote nothing, keeps being answered by the replica."""
+    headers = bearer(replica_stack.access_token(person))
+    pool = edge.app.state.knowledge.rest  # type: ignore[attr-defined]
+    before = pool.reads_answered_by["primary"]
+    bystander = make_user(replica_stack, "bystander")
+    other = {"Authorization": f"Bearer {replica_stack.access_token(bystander)}"}
+    # Their sign-in replayed: else the replica rightly leaves their first read to the primary.
+    _caught_up(replica_stack)
+    missed: list[int] = []
+    served: Counter[str] = Counter()
+    try:
+        for i in range(PAIRS):
+            word = f"ryw{uuid.uuid4().hex[:10]}"
+            added = edge.post(
+                "/v1/documents",
+                headers=headers,
+                json={"title": f"pair {i}", "content": f"The {word} note number {i}."},
+            )
+            assert added.status_code in (200, 201), added.text
+            document = added.json()["document_id"]
+            found = edge.post(
+                "/v1/search",
+                headers=headers,
+                json={"query": f"{word} note number {i}", "mode": "hybrid", "k": 5},
+            )
+            assert found.status_code == 200, found.text
+            if document not in {hit["document_id"] for hit in found.json()["results"]}:
+                missed.append(i)
+            if i % 20 == 0:
+                served[_search(rest, [1.0] + [0.0] * 383, **other).headers["x-kb-served-by"]] += 1
+    finally:
+        replica_stack.delete_user(bystander)
+    assert missed == []
+    # The mechanism did the work: the replica was behind, and each search went to the primary.
+    assert pool.reads_answered_by["primary"] - before >= PAIRS
+    assert served == Counter({"replica": PAIRS // 20})
+
+
+def test_without_remembering_writes_the_search_misses(
+    replica_stack: LocalStack, edge: TestClient, person: User
+) -> None:
+    """The control: the same pairs with the edge forgetting each write do miss (the replica is
+    really behind), so the test above cannot pass by luck of timing."""
+    headers = bearer(replica_stack.access_token(person))
+    _caught_up(replica_stack)  # the new session is on the replica: only the writes lag
+    pool = edge.app.state.knowledge.rest  # type: ignore[attr-defined]
+    kept = pool.last_writes
+    pool.last_writes = LastWrites(kept=0)
+    missed = 0
+    try:
+        for _ in range(5):
+            word = f"lost{uuid.uuid4().hex[:10]}"
+            added = edge.post(
+                "/v1/documents", headers=headers, json={"title": "c", "content": f"The {word}."}
+            )
+            found = edge.post(
+                "/v1/search", headers=headers, json={"query": word, "mode": "hybrid", "k": 5}
+            )
+            ids = {hit["document_id"] for hit in found.json()["results"]}
+            missed += added.json()["document_id"] not in ids
+    finally:
+        pool.last_writes = kept
+    assert missed >= 1
+
+
+def test_a_replica_stopped_and_started_under_load_fails_no_search(
+    replica_stack: LocalStack, rest: httpx.Client
+) -> None:
+    stop = threading.Event()
+    served: Counter[str] = Counter()
+    failures: list[str] = []
+    vector = unit_vector(np.random.default_rng(3))
+
+    def load() -> None:
+        with httpx.Client(
+            base_url=str(rest.base_url), headers=dict(rest.headers), timeout=30
+        ) as client:
+            while not stop.is_set():
+                try:
+                    response = _search(client, vector)
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+                    continue
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+                else:
+                    served[response.headers["x-kb-served-by"]] += 1
+
+    def until(what: str, seen: int) -> None:
+        deadline = time.monotonic() + 60
+        while served[what] < seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served[what] >= seen, (what, served)
+
+    workers = [threading.Thread(target=load) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        until("replica", 20)
+        replica_stack.stop_replica(1)
+        until("primary", 20)
+        on_replica = served["replica"]
+        replica_stack.start_replica(1)
+        until("replica", on_replica + 20)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+
+
+def test_a_signed_out_session_is_refused_on_the_replica(
+    replica_stack: LocalStack, person: User
+) -> None:
+    token = replica_stack.access_token(person)
+    with httpx.Client(
+        base_url=f"{replica_stack.settings.api_url}/rest/v1",
+        headers={"apikey": replica_stack.anon_key, "Authorization": f"Bearer {token}"},
+    ) as client:
+        _caught_up(replica_stack)
+        assert client.get("/documents?select=id").headers["x-kb-served-by"] == "replica"
+        session = jwt.decode(token, options={"verify_signature": False})["session_id"]
+        with psycopg.connect(replica_stack.db_url, autocommit=True) as db:
+            db.execute("delete from auth.sessions where id = %s", (session,))
+        _caught_up(replica_stack)
+        refused = client.get("/documents?select=id")
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "session_revoked"
+
+
+def test_status_shows_each_replica_and_its_lag(replica_stack: LocalStack) -> None:
+    s = replica_stack.settings
+    env = {
+        **os.environ,
+        "KB_STACK_STATE_DIR": str(s.state_dir),
+        "KB_STACK_API_PORT": str(s.api_port),
+        "KB_STACK_DB_PORT": str(s.db_port),
+        "KB_STACK_REST_PORT": str(s.rest_port),
+        "KB_STACK_REST_ADMIN_PORT": str(s.rest_admin_port),
+        "KB_STACK_EDGE_API_PORT": str(s.edge_api_port),
+        "KB_STACK_EDGE_MCP_PORT": str(s.edge_mcp_port),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "local_stack", "status", "-o", "json"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    (replica,) = json.loads(result.stdout)["replicas"]
+    assert replica["name"] == "replica-1" and replica["state"] == "streaming"
+    assert replica["postgres"] and replica["postgrest"]
+    assert isinstance(replica["replay_lag_bytes"], int)
+    pretty = subprocess.run(
+        [sys.executable, "-m", "local_stack", "status"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "replica-1: running, streaming, replay lag" in pretty
+    helped = subprocess.run(
+        [sys.executable, "-m", "local_stack", "start", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "--replicas N" in helped
