@@ -369,7 +369,7 @@ class LocalStack:
                 "KB_GATEWAY_UPSTREAM": f"{s.host}:{s.rest_port}",
                 # GET and HEAD go here: the replicas' PostgRESTs, or the primary's if none.
                 "KB_GATEWAY_READ_UPSTREAMS": self._read_upstreams(),
-                "KB_GATEWAY_REPLICAS": str(self.replica_count()),
+                "KB_GATEWAY_READS": "replicas" if self.replica_count() else "primary",
                 "KB_GATEWAY_ANON_KEY": self.anon_key,
                 "KB_GATEWAY_SERVICE_KEY": self.service_role_key,
                 "KB_GATEWAY_JWKS": json.dumps(self.secrets.jwks()),
@@ -512,7 +512,7 @@ class LocalStack:
 
     def _start_gateway(self) -> None:
         gateway = self._gateway()
-        _restart_if_reconfigured(gateway)
+        _restart_if_reconfigured(gateway, GATEWAY_CONFIG.read_bytes())
         if gateway.pid() is None and port_is_open(self.settings.host, self.settings.api_port):
             raise StackError(
                 f"port {self.settings.api_port} is taken by another program; "
@@ -533,11 +533,12 @@ class LocalStack:
         print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
 
 
-def _restart_if_reconfigured(daemon: Daemon) -> None:
+def _restart_if_reconfigured(daemon: Daemon, config: bytes = b"") -> None:
     """Stop a running daemon started with other settings (replicas added or removed change the
-    gateway's routes and the edge's SEARCH_VIA_GET), so that starting it applies the new ones.
-    Only a digest of the environment is kept: it holds keys."""
-    digest = hashlib.sha256(json.dumps(sorted(daemon.env.items())).encode()).hexdigest()
+    gateway's routes and the edge's SEARCH_VIA_GET) or another `config` file's content, so that
+    starting it applies the new ones. Only a digest is kept: the environment holds keys."""
+    state = json.dumps(sorted(daemon.env.items())).encode() + config
+    digest = hashlib.sha256(state).hexdigest()
     record = daemon.pid_file.with_suffix(".env-digest")
     if daemon.pid() is not None and (not record.exists() or record.read_text() != digest):
         daemon.stop()
