@@ -27,6 +27,7 @@ from tests.hostile.strategies import Request, rest_read
 from tests.hostile.support import record
 from tests.hostile.test_isolation import examples, floor, judge_rest, send
 from tests.hostile.world import Tally, World, build_world
+from tests.support import rest_client
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,7 @@ def world(replica_stack: LocalStack, stack: LocalStack) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def rest(replica_stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"{replica_stack.settings.api_url}/rest/v1",
-        headers={"apikey": replica_stack.anon_key},
-        timeout=30,
-    ) as client:
+    with rest_client(replica_stack, None) as client:
         yield client
 
 

@@ -7,9 +7,6 @@ got it yet. Where a request ran is read from the database itself: the pre-reques
 """
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,10 +24,16 @@ from api.main import create_app
 from knowledge_core.rest import LastWrites
 from knowledge_core.rest_query import query_string
 from local_stack import replicas
-from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack, User
 from tests.api.conftest import bearer, edge_settings
-from tests.support import insert_chunk, insert_document, make_user, unit_vector
+from tests.support import (
+    insert_chunk,
+    insert_document,
+    make_user,
+    rest_client,
+    stack_cli,
+    unit_vector,
+)
 
 
 def replicas_of(stack: LocalStack) -> replicas.Replica:
@@ -51,12 +54,7 @@ def person(replica_stack: LocalStack) -> Iterator[User]:
 
 @pytest.fixture(scope="module")
 def rest(replica_stack: LocalStack, person: User) -> Iterator[httpx.Client]:
-    token = replica_stack.access_token(person)
-    with httpx.Client(
-        base_url=f"{replica_stack.settings.api_url}/rest/v1",
-        headers={"apikey": replica_stack.anon_key, "Authorization": f"Bearer {token}"},
-        timeout=30,
-    ) as client:
+    with rest_client(replica_stack, replica_stack.access_token(person)) as client:
         yield client
 
 
@@ -264,10 +262,7 @@ def test_a_signed_out_session_is_refused_on_the_replica(
     replica_stack: LocalStack, person: User
 ) -> None:
     token = replica_stack.access_token(person)
-    with httpx.Client(
-        base_url=f"{replica_stack.settings.api_url}/rest/v1",
-        headers={"apikey": replica_stack.anon_key, "Authorization": f"Bearer {token}"},
-    ) as client:
+    with rest_client(replica_stack, token) as client:
         _caught_up(replica_stack)
         assert client.get("/documents?select=id").headers["x-kb-served-by"] == "replica"
         session = jwt.decode(token, options={"verify_signature": False})["session_id"]
@@ -280,46 +275,11 @@ def test_a_signed_out_session_is_refused_on_the_replica(
 
 
 def test_status_shows_each_replica_and_its_lag(replica_stack: LocalStack) -> None:
-    s = replica_stack.settings
-    env = {
-        **os.environ,
-        "KB_STACK_STATE_DIR": str(s.state_dir),
-        "KB_STACK_API_PORT": str(s.api_port),
-        "KB_STACK_DB_PORT": str(s.db_port),
-        "KB_STACK_REST_PORT": str(s.rest_port),
-        "KB_STACK_REST_ADMIN_PORT": str(s.rest_admin_port),
-        "KB_STACK_EDGE_API_PORT": str(s.edge_api_port),
-        "KB_STACK_EDGE_MCP_PORT": str(s.edge_mcp_port),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "local_stack", "status", "-o", "json"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    (replica,) = json.loads(result.stdout)["replicas"]
+    status = stack_cli(replica_stack, "status", "-o", "json")
+    assert status.returncode == 0, status.stderr
+    (replica,) = json.loads(status.stdout)["replicas"]
     assert replica["name"] == "replica-1" and replica["state"] == "streaming"
     assert replica["postgres"] and replica["postgrest"]
     assert isinstance(replica["replay_lag_bytes"], int)
-    pretty = subprocess.run(
-        [sys.executable, "-m", "local_stack", "status"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert "replica-1: running, streaming, replay lag" in pretty
-    helped = subprocess.run(
-        [sys.executable, "-m", "local_stack", "start", "--help"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert "--replicas N" in helped
+    assert "replica-1: running, streaming, replay lag" in stack_cli(replica_stack, "status").stdout
+    assert "--replicas N" in stack_cli(replica_stack, "start", "--help").stdout
