@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 
 from knowledge_core.errors import Conflict, Unavailable
-from knowledge_core.rest import RestPool
+from knowledge_core.rest import LastWrites, RestPool
 from knowledge_core.settings import Settings
 from knowledge_core.tokens import Caller
 
@@ -116,3 +116,13 @@ def test_nothing_listening_is_unavailable() -> None:
     (error,) = _call("http://127.0.0.1:9", "anything")
     assert isinstance(error, Unavailable)
     assert "cannot be reached" in error.message
+
+
+def test_the_last_write_is_kept_per_user_and_the_oldest_users_forgotten() -> None:
+    writes = LastWrites(kept=2)
+    writes.remember("ana", 10)
+    writes.remember("ana", 7)  # an older transaction answered late: the newer one counts
+    writes.remember("ben", 3)
+    assert (writes.last("ana"), writes.last("ben")) == (10, 3)
+    writes.remember("cy", 5)  # past two users: the least recent writer goes
+    assert (writes.last("ana"), writes.last("ben"), writes.last("cy")) == (None, 3, 5)
