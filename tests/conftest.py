@@ -24,21 +24,14 @@ def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-# Replicas apply each commit this long after the primary: long enough that a read right after a
-# write reaches a replica that has not replayed it (so read-your-writes is really exercised),
-# short enough to keep the replica tests quick.
-REPLICA_APPLY_DELAY_MS = 400
-
-
 @pytest.fixture(scope="session")
 def replica_stack() -> Iterator[LocalStack]:
     """A stack of its own with one read replica (ports 24421-24443), without an edge: tests run
-    the API in-process against it. Removed after the session."""
+    the API in-process against it. Removed after the session. Tests that need the replica
+    behind pause its replay (tests.support.replay_paused) rather than race it."""
     from tests.support import second_stack_settings
 
-    settings = second_stack_settings("replica-test", 24421).model_copy(
-        update={"replica_apply_delay_ms": REPLICA_APPLY_DELAY_MS}
-    )
+    settings = second_stack_settings("replica-test", 24421)
     local = LocalStack(settings)
     local.stop()
     shutil.rmtree(settings.state_dir, ignore_errors=True)

@@ -235,3 +235,19 @@ def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]
         check=False,
         timeout=300,
     )
+
+
+@contextmanager
+def replay_paused(stack: LocalStack) -> Iterator[None]:
+    """Every replica of `stack` stops replaying the primary's WAL until the block ends: a replica
+    surely behind every write made meanwhile, whatever the machine's speed."""
+    urls = [replica.db_url(stack.secrets) for replica in stack.replicas()]
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as replica:
+            replica.execute("select pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        for url in urls:
+            with psycopg.connect(url, autocommit=True) as replica:
+                replica.execute("select pg_wal_replay_resume()")

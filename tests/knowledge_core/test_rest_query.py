@@ -105,6 +105,8 @@ def test_get_and_post_searches_return_the_same_rows(
             for function, extra in (
                 ("match_documents", {"match_threshold": -1.0}),
                 ("hybrid_search", {"query_text": "synthetic passage"}),
+                # What a query string could misread: separators, a plus, non-ASCII.
+                ("hybrid_search", {"query_text": "naïve café, 50% & a+b = c? #1 passage"}),
             ):
                 arguments: dict[str, Any] = {
                     "query_embedding": vector.tolist(),

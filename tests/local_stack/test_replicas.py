@@ -30,6 +30,7 @@ from tests.support import (
     insert_chunk,
     insert_document,
     make_user,
+    replay_paused,
     rest_client,
     stack_cli,
     unit_vector,
@@ -109,29 +110,30 @@ def test_searches_by_get_are_answered_by_the_replica_and_writes_by_the_primary(
 def test_a_read_after_a_write_waits_for_the_replica_or_goes_to_the_primary(
     replica_stack: LocalStack, rest: httpx.Client
 ) -> None:
-    write = rest.post(
-        "/ingest_jobs",
-        json={"title": "read me back", "chunks_total": 1},
-        headers={"Prefer": "return=representation"},
-    )
-    xid = write.headers["x-kb-write-xid"]
-    job = write.json()[0]["id"]
-    wanted = {"id": f"eq.{job}"}
-    # Replay is held back: the replica itself refuses the read rather than answer without it...
-    replica = replicas_of(replica_stack)
-    direct = httpx.get(
-        f"http://{replica.rest_address}/ingest_jobs",
-        params=wanted,
-        headers={"Authorization": rest.headers["Authorization"], "X-Kb-After-Xid": xid},
-    )
-    assert direct.status_code == 412, direct.text
-    assert direct.json()["code"] == "replica_behind"
-    # ... and through the gateway the primary answers it instead: the caller sees their write.
-    early = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
-    assert early.headers["x-kb-served-by"] == "primary" and len(early.json()) == 1
-    # Without the header the same read is answered by the replica, and misses the write.
-    stale = rest.get("/ingest_jobs", params=wanted)
-    assert stale.headers["x-kb-served-by"] == "replica" and stale.json() == []
+    _caught_up(replica_stack)  # the caller's sign-in is there; their write will not be
+    with replay_paused(replica_stack):
+        write = rest.post(
+            "/ingest_jobs",
+            json={"title": "read me back", "chunks_total": 1},
+            headers={"Prefer": "return=representation"},
+        )
+        xid = write.headers["x-kb-write-xid"]
+        job = write.json()[0]["id"]
+        wanted = {"id": f"eq.{job}"}
+        # The replica itself refuses the read rather than answer without the write...
+        direct = httpx.get(
+            f"http://{replicas_of(replica_stack).rest_address}/ingest_jobs",
+            params=wanted,
+            headers={"Authorization": rest.headers["Authorization"], "X-Kb-After-Xid": xid},
+        )
+        assert direct.status_code == 412, direct.text
+        assert direct.json()["code"] == "replica_behind"
+        # ... and through the gateway the primary answers it instead: the caller sees it.
+        early = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
+        assert early.headers["x-kb-served-by"] == "primary" and len(early.json()) == 1
+        # Without the header the same read is answered by the replica, and misses the write.
+        stale = rest.get("/ingest_jobs", params=wanted)
+        assert stale.headers["x-kb-served-by"] == "replica" and stale.json() == []
     _caught_up(replica_stack)
     later = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
     assert later.headers["x-kb-served-by"] == "replica" and len(later.json()) == 1
@@ -142,74 +144,74 @@ def test_a_read_after_a_write_waits_for_the_replica_or_goes_to_the_primary(
 PAIRS = 200
 
 
+def _add_then_search(edge: TestClient, headers: dict[str, str], i: int) -> bool:
+    """Add a document with a word of its own, search for that word at once: found?"""
+    word = f"ryw{uuid.uuid4().hex[:10]}"
+    added = edge.post(
+        "/v1/documents",
+        headers=headers,
+        json={"title": f"pair {i}", "content": f"The {word} note number {i}."},
+    )
+    assert added.status_code in (200, 201), added.text
+    found = edge.post(
+        "/v1/search",
+        headers=headers,
+        json={"query": f"{word} note number {i}", "mode": "hybrid", "k": 5},
+    )
+    assert found.status_code == 200, found.text
+    return added.json()["document_id"] in {hit["document_id"] for hit in found.json()["results"]}
+
+
 def test_every_add_is_found_by_the_search_right_after_it(
     replica_stack: LocalStack, edge: TestClient, person: User, rest: httpx.Client
 ) -> None:
-    """A few hundred add-then-search pairs through the API (searches by GET): each search finds
-    the document just added, though the replica is behind every time; meanwhile another user,
-    who wrote nothing, keeps being answered by the replica."""
+    """A few hundred add-then-search pairs through the API (searches by GET), the replica behind
+    every one of them (its replay paused): each search finds the document just added, from the
+    primary; another user, who wrote nothing, keeps being answered by the replica. Once the
+    replica has caught up, the writer's searches go back to it."""
     headers = bearer(replica_stack.access_token(person))
     pool = edge.app.state.knowledge.rest  # type: ignore[attr-defined]
-    before = pool.reads_answered_by["primary"]
     bystander = make_user(replica_stack, "bystander")
     other = {"Authorization": f"Bearer {replica_stack.access_token(bystander)}"}
-    # Their sign-in replayed: else the replica rightly leaves their first read to the primary.
-    _caught_up(replica_stack)
+    _caught_up(replica_stack)  # both sign-ins are on the replica: only the writes lag
+    before = Counter(pool.reads_answered_by)
     missed: list[int] = []
     served: Counter[str] = Counter()
     try:
-        for i in range(PAIRS):
-            word = f"ryw{uuid.uuid4().hex[:10]}"
-            added = edge.post(
-                "/v1/documents",
-                headers=headers,
-                json={"title": f"pair {i}", "content": f"The {word} note number {i}."},
-            )
-            assert added.status_code in (200, 201), added.text
-            document = added.json()["document_id"]
-            found = edge.post(
-                "/v1/search",
-                headers=headers,
-                json={"query": f"{word} note number {i}", "mode": "hybrid", "k": 5},
-            )
-            assert found.status_code == 200, found.text
-            if document not in {hit["document_id"] for hit in found.json()["results"]}:
-                missed.append(i)
-            if i % 20 == 0:
-                served[_search(rest, [1.0] + [0.0] * 383, **other).headers["x-kb-served-by"]] += 1
+        with replay_paused(replica_stack):
+            for i in range(PAIRS):
+                if not _add_then_search(edge, headers, i):
+                    missed.append(i)
+                if i % 20 == 0:
+                    bystanders = _search(rest, [1.0] + [0.0] * 383, **other)
+                    served[bystanders.headers["x-kb-served-by"]] += 1
+            # Each search was one read, and the primary answered every one.
+            assert pool.reads_answered_by - before == Counter({"primary": PAIRS})
+        _caught_up(replica_stack)
+        assert _add_then_search(edge, headers, PAIRS)
+        assert pool.reads_answered_by - before == Counter({"primary": PAIRS, "replica": 1})
     finally:
         replica_stack.delete_user(bystander)
     assert missed == []
-    # The mechanism did the work: the replica was behind, and each search went to the primary.
-    assert pool.reads_answered_by["primary"] - before >= PAIRS
     assert served == Counter({"replica": PAIRS // 20})
 
 
 def test_without_remembering_writes_the_search_misses(
     replica_stack: LocalStack, edge: TestClient, person: User
 ) -> None:
-    """The control: the same pairs with the edge forgetting each write do miss (the replica is
-    really behind), so the test above cannot pass by luck of timing."""
+    """The control: the same pairs with the edge forgetting each write miss every time (the
+    replica is behind and answers), so the test above cannot pass for another reason."""
     headers = bearer(replica_stack.access_token(person))
     _caught_up(replica_stack)  # the new session is on the replica: only the writes lag
     pool = edge.app.state.knowledge.rest  # type: ignore[attr-defined]
     kept = pool.last_writes
     pool.last_writes = LastWrites(kept=0)
-    missed = 0
     try:
-        for _ in range(5):
-            word = f"lost{uuid.uuid4().hex[:10]}"
-            added = edge.post(
-                "/v1/documents", headers=headers, json={"title": "c", "content": f"The {word}."}
-            )
-            found = edge.post(
-                "/v1/search", headers=headers, json={"query": word, "mode": "hybrid", "k": 5}
-            )
-            ids = {hit["document_id"] for hit in found.json()["results"]}
-            missed += added.json()["document_id"] not in ids
+        with replay_paused(replica_stack):
+            found = [_add_then_search(edge, headers, i) for i in range(5)]
     finally:
         pool.last_writes = kept
-    assert missed >= 1
+    assert found == [False] * 5
 
 
 def test_a_replica_stopped_and_started_under_load_fails_no_search(
