@@ -22,7 +22,10 @@ import asyncio
 import os
 import shutil
 import socket
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -138,6 +141,36 @@ async def _load(
     return run, served
 
 
+@contextmanager
+def lag_sampler(stack: LocalStack) -> Iterator[list[float]]:
+    """The replicas' replay lag (ms, pg_stat_replication), sampled every 100 ms meanwhile."""
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            for lag in replicas.lag(stack.settings, stack.secrets).values():
+                ms = lag["replay_lag_ms"]
+                samples.append(float(ms) if isinstance(ms, int | float) else 0.0)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    if stack.replicas():
+        thread.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join()
+
+
+def _lag_summary(samples: list[float]) -> str:
+    if not samples:
+        return "no replica"
+    ordered = sorted(samples)
+    return f"{ordered[len(ordered) // 2]:.1f} / {ordered[-1]:.1f}"
+
+
 def measure_capacity(env: StackEnv, profile: Profile, report: Report) -> dict[str, Any]:
     """CPU per request of every part, for a search (fresh text) and an ingest (1,000 chars)."""
     with bench_user(env.stack, "capacity") as user:
@@ -157,7 +190,7 @@ def measure_capacity(env: StackEnv, profile: Profile, report: Report) -> dict[st
         figures: dict[str, Any] = {}
         table = Table(
             "Section 9b: CPU ms per request of each part, through the API (fresh text each time)",
-            ["request", "per second", *(g.name for g in groups)],
+            ["request", "per second", *(g.name for g in groups), "replay lag ms p50/max"],
             notes=["2 shared cores: ratios within this run; the worker idles (the API embeds)"],
         )
         loads = (
@@ -189,14 +222,21 @@ def measure_capacity(env: StackEnv, profile: Profile, report: Report) -> dict[st
                     )
 
             before = snapshot(groups)
-            loaded = asyncio.run(run())
+            with lag_sampler(env.stack) as lags:
+                loaded = asyncio.run(run())
             cpu = per_request_ms(before, snapshot(groups), len(loaded.latencies_ms))
             figures[label] = {
                 "per_second": loaded.per_second,
                 "errors": loaded.errors,
                 "cpu_ms": cpu,
+                "replay_lag_ms": lags,
             }
-            table.add(label, loaded.per_second, *(cpu.get(g.name, float("nan")) for g in groups))
+            table.add(
+                label,
+                loaded.per_second,
+                *(cpu.get(g.name, float("nan")) for g in groups),
+                _lag_summary(lags),
+            )
         report.table(table)
     return figures
 
