@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--replicas",
         type=int,
         metavar="N",
-        help="keep N read replicas (streaming standbys, each with its own PostgREST) that "
-        "serve GET requests; 0 removes them; default: as many as the last start (none at first)",
+        help="keep N (0 to 8) read replicas (streaming standbys, each with its own PostgREST) "
+        "that serve GET requests; 0 removes them; default: as many as the last start (none at "
+        "first)",
     )
     commands.add_parser("stop", help="stop every part of the stack; data is kept")
     status = commands.add_parser("status", help="print URLs, keys and what is running")
@@ -132,9 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack()
     try:
         if args.command == "start":
-            if args.replicas is not None and args.replicas < 0:
-                print("kb-stack: --replicas must be 0 or more", file=sys.stderr)
-                return 2
             stack.start(replicas=args.replicas)
             _print_status(stack, "pretty")
         elif args.command == "stop":

