@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.benchdb import drop_kept
 from bench.config import FULL, QUICK
 from bench.corpus import load_corpus
 from bench.env import StackNotRunning, discover
@@ -47,6 +48,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="section 7: skip the graph in the other storage (vector; it builds as long)",
     )
     parser.add_argument(
+        "--keep-sweep",
+        action="store_true",
+        help="section 7: keep its loaded database (GBs at 1M) and reuse it next time with the "
+        "migrations added since; measuring a changed search function again then takes minutes",
+    )
+    parser.add_argument(
+        "--drop-kept",
+        action="store_true",
+        help="drop the databases --keep-sweep kept, and exit",
+    )
+    parser.add_argument(
         "--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated sections to run (default: all)"
     )
     parser.add_argument(
@@ -70,12 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         profile = replace(profile, sweep_rows=args.sweep_rows)
     if args.one_storage:
         profile = replace(profile, sweep_both_storages=False)
+    if args.keep_sweep:
+        profile = replace(profile, keep_sweep=True)
     report = Report(args.out)
     try:
         env = discover(need_api=bool(sections & {3, 9}), log=report.progress)
     except StackNotRunning as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
+    if args.drop_kept:
+        drop_kept(env, report.progress)
+        return 0
     started = time.time()
     info = machine_info(env.db_url, env.postgrest_url)
     report.data.update(

@@ -73,6 +73,47 @@ def scratch_database(env: StackEnv, progress: Callable[[str], None]) -> Iterator
         progress(f"scratch database {name} dropped")
 
 
+KEPT_PREFIX = "kb_bench_kept_"
+
+
+@contextmanager
+def kept_database(
+    env: StackEnv, label: str, progress: Callable[[str], None]
+) -> Iterator[tuple[str, bool]]:
+    """A named scratch database that outlives the run: (URL, whether it was just created).
+
+    Loading a million rows and building their graphs takes most of an hour here; measuring a
+    changed search function again should not. An existing one gets the migrations added since
+    (`migration up` applies only those), so it runs the functions the repository has now.
+    `dropdb` it (or `python -m bench --drop-kept`) when done: it holds gigabytes.
+    """
+    name = KEPT_PREFIX + label
+    with psycopg.connect(env.db_url, autocommit=True) as admin:
+        exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists is None:
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = postgres.url(env.stack.settings, env.stack.secrets, name)
+    if exists is None:
+        progress(f"kept database {name}: platform objects and migrations (kept after the run)")
+        env.stack.lay_platform(database=name)
+    else:
+        progress(f"kept database {name}: reused, applying migrations added since")
+    env.stack.supabase_cli("migration", "up", db_url=url)
+    yield url, exists is None
+
+
+def drop_kept(env: StackEnv, progress: Callable[[str], None]) -> None:
+    with psycopg.connect(env.db_url, autocommit=True) as admin:
+        rows = admin.execute(
+            "select datname from pg_database where datname like %s", (KEPT_PREFIX + "%",)
+        ).fetchall()
+        for (name,) in rows:
+            progress(f"dropping {name}")
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
 @dataclass(frozen=True)
 class Owner:
     """A user of the scratch database holding `share` of the rows (None: whatever is left)."""

@@ -53,6 +53,7 @@ class Profile:
     embedder_quality_passages: int  # ... corpus passages each variant embeds for quality
     embedder_quality_queries: int  # ... known-item queries over them
     sweep_both_storages: bool = True  # section 7: also build the graph in the other storage
+    keep_sweep: bool = False  # section 7: keep its database for the next run (and reuse one)
 
     def with_million(self) -> "Profile":
         return replace(

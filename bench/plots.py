@@ -195,12 +195,14 @@ def tenants(sections: dict[str, Any], out: Path) -> Path | None:
     data = sections.get("7_tenants")
     if not data:
         return None
-    callers = list(data["callers"])
+    # The final state: after the scope graphs, when the run built them.
+    key = "callers_scoped" if data.get("callers_scoped") else "callers"
+    callers = list(data[key])
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.4
     for i, mode in enumerate(("semantic", "hybrid")):
         xs = [j + i * width for j in range(len(callers))]
-        figures = [data["callers"][c][mode] for c in callers]
+        figures = [data[key][c][mode] for c in callers]
         axes[0].bar(xs, [f["p95_ms"] for f in figures], width, label=f"{mode} p95")
         axes[0].scatter(xs, [f["p50_ms"] for f in figures], color="black", s=10, zorder=3)
         axes[1].bar(xs, [f["recall"] for f in figures], width, label=mode)
@@ -213,9 +215,7 @@ def tenants(sections: dict[str, Any], out: Path) -> Path | None:
                 fontsize=6,
                 rotation=90,
             )
-    labels = [
-        f"{c.replace(' (', chr(10) + '(')}\n{data['callers'][c]['rows']:,} rows" for c in callers
-    ]
+    labels = [f"{c.replace(' (', chr(10) + '(')}\n{data[key][c]['rows']:,} rows" for c in callers]
     for ax in axes:
         ax.set_xticks([j + width / 2 for j in range(len(callers))], labels, fontsize=6)
         ax.legend(fontsize=7)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from bench.benchdb import build_hnsw, create_owners, load_rows, scratch_database
+from bench.benchdb import build_hnsw, create_owners, kept_database, load_rows, scratch_database
 from bench.config import OWNER_SHARES, SHIPPED_HNSW, Profile
 from bench.corpus import Corpus, passage_embeddings
 from bench.datasets import Dataset, real_datasets, synthetic_dataset
@@ -151,12 +151,23 @@ class Runner:
                     )
 
     def tenant_sweep(self) -> None:
-        """A scratch database of its own: its table is laid out per tenant, not per share."""
-        with (
-            scratch_database(self.env, self.report.progress) as url,
-            psycopg.connect(url, autocommit=True) as db,
-        ):
-            self.report.section(NAMES[7], measure_tenants(db, url, self.profile, self.report))
+        """A scratch database of its own: its table is laid out per tenant, not per share. With
+        `keep_sweep`, one that outlives the run, reused by the next (same size)."""
+        progress = self.report.progress
+        if self.profile.keep_sweep:
+            label = f"sweep_{self.profile.sweep_rows}"
+            with (
+                kept_database(self.env, label, progress) as (url, _),
+                psycopg.connect(url, autocommit=True) as db,
+            ):
+                figures = measure_tenants(db, url, self.profile, self.report, keep=True)
+        else:
+            with (
+                scratch_database(self.env, progress) as url,
+                psycopg.connect(url, autocommit=True) as db,
+            ):
+                figures = measure_tenants(db, url, self.profile, self.report)
+        self.report.section(NAMES[7], figures)
 
     def datasets(self) -> Iterator[Dataset]:
         """Real first (section 6 needs the largest real one), then synthetic, made lazily: a

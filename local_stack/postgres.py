@@ -28,7 +28,6 @@ SERVER_CONFIG = """
 # --- embedded local Supabase stack ---
 unix_socket_directories = ''
 max_connections = 200
-shared_buffers = '256MB'
 maintenance_work_mem = '512MB'
 logging_collector = off
 log_min_messages = warning
@@ -216,7 +215,8 @@ def start(
             "-l",
             str(log),
             "-o",
-            f"-p {port} -h {settings.host} {options}".strip(),
+            f"-p {port} -h {settings.host} -c shared_buffers={settings.shared_buffers} "
+            f"{options}".strip(),
             "start",
             data=data,
         )

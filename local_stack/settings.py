@@ -30,6 +30,14 @@ class StackSettings(BaseSettings):
     edge_mcp_port: int = Field(
         default=54331, ge=1, le=65535, description="This project's MCP server (HTTP)."
     )
+    shared_buffers: str = Field(
+        default="1GB",
+        pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
+        description=(
+            "Postgres' buffer cache (applied at every start). HNSW walks stay fast while the "
+            "graph fits: a halfvec graph is ~1.1 GB per million 384-d rows (README, tenant sweep)."
+        ),
+    )
     supabase_dir: Path = Field(
         default=REPO_ROOT / "supabase",
         description="Folder holding migrations/ and seed.sql.",

@@ -365,3 +365,60 @@ def test_a_models_graph_can_be_rebuilt_in_the_other_storage(
         assert [r["id"] for r in rows] == exact_top_k(
             db, crowd.small, crowd.queries[0], K, crowd.minority_model
         )
+
+
+@pytest.mark.slow
+def test_a_large_callers_keywords_come_from_the_full_text_index(
+    stack: LocalStack, crowd: Crowd
+) -> None:
+    """Under RLS the GIN index is unusable to the caller (`@@` is not leakproof); the keyword
+    side gets it through private.visible_keyword_ranking, with the same rows as RLS shows."""
+    words = "passage 123"
+    statement = (
+        "select id, keyword_rank from public.hybrid_search(%s, %s::extensions.vector, %s, "
+        "filter_embedding_model => %s)"
+    )
+    params = (words, crowd.queries[0], K, crowd.model)
+    plans = nested_plans(stack, crowd.large, statement, params, markers=("ts_rank_cd",))
+    assert "document_chunks_fts_idx" in plans
+    assert "Seq Scan on document_chunks" not in plans
+    with psycopg.connect(stack.db_url, autocommit=True) as db, db.transaction():
+        as_caller(db, crowd.large)
+        rows = db.execute(statement, params).fetchall()
+        truth = db.execute(
+            "select c.id from (select * from public.document_chunks c offset 0) c "
+            "where c.embedding_model = %s and c.fts @@ websearch_to_tsquery('english', %s) "
+            "order by ts_rank_cd(c.fts, websearch_to_tsquery('english', %s)) desc, c.id "
+            "limit %s",
+            (crowd.model, words, words, 2 * K),
+        ).fetchall()
+    keyword = [(int(r[0]), int(r[1])) for r in rows if r[1] is not None]
+    assert keyword
+    assert all(int(truth[rank - 1][0]) == chunk for chunk, rank in keyword)
+
+
+@pytest.mark.slow
+def test_statistics_tell_a_large_caller_from_a_small_one(stack: LocalStack, crowd: Crowd) -> None:
+    """The table's statistics spare a large caller the bounded count and widen a partial
+    caller's walk; they only ever choose a plan (the searches above hold the rows)."""
+
+    def as_user(user: User | None, statement: str) -> object:
+        with psycopg.connect(stack.db_url, autocommit=True) as db, db.transaction():
+            if user is None:
+                db.execute("set local role service_role")
+            else:
+                as_caller(db, user)
+            row = db.execute(statement).fetchone()
+        assert row is not None
+        return row[0]
+
+    share = "select private.visible_share_from_statistics(null)"
+    assert float(str(as_user(crowd.large, share))) >= 0.5
+    assert float(str(as_user(crowd.small, share))) < 0.05
+    ef = "select private.walk_ef_search(null)"
+    assert as_user(crowd.large, ef) == 100
+    assert as_user(crowd.member, ef) == 200
+    assert as_user(None, ef) == 100  # RLS does not apply: the whole graph is theirs
+    estimate = f"select private.visible_chunk_estimate('{crowd.model}', null, 1000)"
+    assert as_user(crowd.large, estimate) == 1000
+    assert as_user(crowd.small, estimate) == SMALL

@@ -170,3 +170,21 @@ def test_a_state_folder_closed_to_postgres_is_opened_for_passage_only() -> None:
         assert closed.stat().st_mode & 0o777 == 0o711  # pass through, not list or read
     finally:
         shutil.rmtree(closed, ignore_errors=True)
+
+
+def test_shared_buffers_follow_the_setting_at_every_start(second: LocalStack) -> None:
+    """Given on Postgres' command line, so a data folder made with another value takes it too;
+    a value Postgres would not read is refused before anything starts."""
+    with pytest.raises(ValueError, match="shared_buffers"):
+        StackSettings(shared_buffers="lots")
+    small = LocalStack(second.settings.model_copy(update={"shared_buffers": "64MB"}))
+    small.stop()
+    small.start()
+    try:
+        with psycopg.connect(small.db_url) as db:
+            assert db.execute("show shared_buffers").fetchone() == ("64MB",)
+    finally:
+        small.stop()
+        second.start()
+    with psycopg.connect(second.db_url) as db:
+        assert db.execute("show shared_buffers").fetchone() == (second.settings.shared_buffers,)
