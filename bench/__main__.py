@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="drop the databases --keep-sweep kept, and exit",
     )
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8", help="comma-separated sections to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated sections to run (default: all)"
     )
     parser.add_argument(
         "--out",
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         profile = replace(profile, keep_sweep=True)
     report = Report(args.out)
     try:
-        env = discover(need_api=3 in sections, log=report.progress)
+        env = discover(need_api=bool(sections & {3, 9}), log=report.progress)
     except StackNotRunning as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2

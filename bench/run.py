@@ -25,6 +25,7 @@ from bench.s5_footprint import measure_footprint
 from bench.s6_quality import measure_quality
 from bench.s7_tenants import measure_tenants
 from bench.s8_embedder import measure_embedder
+from bench.s9_replicas import measure_capacity, measure_replicas
 
 DATABASE_SECTIONS = {1, 2, 6}
 # Sections that need the real corpus embedded (minutes the first time; cached after).
@@ -38,6 +39,7 @@ NAMES = {
     6: "6_quality",
     7: "7_tenants",
     8: "8_embedder",
+    9: "9_replicas",
 }
 
 
@@ -96,6 +98,17 @@ class Runner:
                 lambda: self.report.section(
                     NAMES[8],
                     measure_embedder(self.env, self.corpus, self.profile, self.report),
+                ),
+            )
+        if 9 in self.sections:
+            self.guarded(
+                "section 9 (read replicas)",
+                lambda: self.report.section(
+                    NAMES[9],
+                    {
+                        "replicas": measure_replicas(self.profile, self.report),
+                        "capacity": measure_capacity(self.env, self.profile, self.report),
+                    },
                 ),
             )
         needs_user = self.sections & {3, 4, 5}

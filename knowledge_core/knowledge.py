@@ -169,11 +169,11 @@ class CallerKnowledge:
             "filter_embedding_model": self.knowledge.embedder.model,
         }
         if query.mode == "hybrid":
-            rows = await self.rest.rpc("hybrid_search", {"query_text": query.query, **common})
+            rows = await self.rest.search("hybrid_search", {"query_text": query.query, **common})
             if query.threshold is not None:
                 rows = [r for r in rows if r["similarity"] >= query.threshold]
             return [_hit(r, score=r["score"]) for r in rows]
-        rows = await self.rest.rpc(
+        rows = await self.rest.search(
             "match_documents", {**common, "match_threshold": query.threshold}
         )
         return [_hit(r, score=r["similarity"]) for r in rows]

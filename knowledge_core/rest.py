@@ -6,15 +6,23 @@ service-role key is never used here.
 
 The client is aiohttp with orjson: under concurrency httpx spent more CPU per search than
 PostgREST itself (README, "The edge's cost"), and every search sends 384 floats each way.
+
+Reads may be answered by a read replica (GET requests, where the gateway sends them). So that a
+caller always sees their own writes, every write's answer names its transaction
+(`X-Kb-Write-Xid`); the caller's later reads carry it (`X-Kb-After-Xid`), a replica that has not
+replayed it yet refuses with 412 `replica_behind`, and the read is sent again to the primary
+(README, "Read your own writes").
 """
 
 import asyncio
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from knowledge_core.errors import (
     Conflict,
@@ -27,10 +35,32 @@ from knowledge_core.errors import (
     RateLimited,
     Unavailable,
 )
+from knowledge_core.rest_query import query_string
 from knowledge_core.settings import Settings
 from knowledge_core.tokens import Caller
 
 JSON_BODY = {"Content-Type": "application/json"}
+READS = frozenset({"GET", "HEAD"})
+# Callers whose last write this process remembers; past it, the least recent is forgotten (its
+# reads may then meet a replica that has not replayed that write, for the replay lag).
+WRITERS_KEPT = 100_000
+
+
+class LastWrites:
+    """Per user, the transaction id of their latest write through this process."""
+
+    def __init__(self, kept: int = WRITERS_KEPT) -> None:
+        self._kept = kept
+        self._xids: OrderedDict[str, int] = OrderedDict()
+
+    def remember(self, user_id: str, xid: int) -> None:
+        self._xids[user_id] = max(xid, self._xids.get(user_id, 0))
+        self._xids.move_to_end(user_id)
+        if len(self._xids) > self._kept:
+            self._xids.popitem(last=False)
+
+    def last(self, user_id: str) -> int | None:
+        return self._xids.get(user_id)
 
 
 @dataclass(frozen=True)
@@ -51,11 +81,17 @@ class RestPool:
 
     def __init__(self, settings: Settings) -> None:
         self.base_url = settings.rest_url
+        self.read_url = settings.read_rest_url
         self._api_key = settings.supabase_anon_key.get_secret_value()
         self._timeout = aiohttp.ClientTimeout(
             total=settings.postgrest_timeout_seconds, sock_connect=3.0
         )
         self._session: aiohttp.ClientSession | None = None
+        self.search_via_get = settings.search_via_get
+        self.last_writes = LastWrites()
+        # Reads answered, by who answered them (X-Kb-Served-By: primary / replica): what
+        # SEARCH_VIA_GET and read-your-writes cost the primary, for operators and tests.
+        self.reads_answered_by: Counter[str] = Counter()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -83,15 +119,27 @@ class RestPool:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         timeout: float | None = None,
+        query: str | None = None,
+        primary: bool = False,
     ) -> RestResponse:
-        """One request to PostgREST; a transport failure or time-out is Unavailable."""
+        """One request to PostgREST; a transport failure or time-out is Unavailable.
+
+        Reads go to SUPABASE_READ_URL (a replica may answer) unless `primary`; the rest to
+        SUPABASE_URL. `query`: a query string already encoded (rest_query), sent as it is."""
         data = None if json is None else orjson.dumps(json)
         if data is not None:
             headers = {**JSON_BODY, **headers}
+        base = self.read_url if method in READS and not primary else self.base_url
+        if primary:
+            # The local stack's gateway (and any that routes by method) reads the header.
+            headers = {**headers, "X-Kb-Read-From": "primary"}
+        url: str | URL = base + path
+        if query is not None:
+            url = URL(f"{base}{path}?{query}", encoded=True)
         try:
             async with self.session.request(
                 method,
-                self.base_url + path,
+                url,
                 headers=headers,
                 params=params,
                 data=data,
@@ -129,6 +177,20 @@ class CallerRest:
 
     async def rpc(self, function: str, arguments: dict[str, Any]) -> Any:
         return await self._send("POST", f"/rpc/{function}", json=arguments)
+
+    async def search(self, function: str, arguments: dict[str, Any]) -> Any:
+        """Call a `stable` search function: by GET if SEARCH_VIA_GET (a replica may answer),
+        else by POST (the primary).
+
+        With GET, an argument that is None or an empty object is left out, so it takes the
+        function's default: pass them only where that default is null or '{}'. A non-empty JSON
+        object goes by POST: PostgREST 12 hands a GET argument to a jsonb parameter as a JSON
+        string, not as the object (README, "Searches by GET")."""
+        kept = {k: v for k, v in arguments.items() if v is not None and v != {}}
+        if not self._pool.search_via_get or any(isinstance(v, dict) for v in kept.values()):
+            return await self.rpc(function, arguments)
+        response = await self._request("GET", f"/rpc/{function}", query=query_string(kept))
+        return response.json()
 
     async def select(
         self, table: str, params: dict[str, str], *, count: bool = False
@@ -179,13 +241,41 @@ class CallerRest:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         json: Any = None,
+        query: str | None = None,
     ) -> RestResponse:
-        response = await self._pool.request(
-            method, path, headers={**self._headers, **(headers or {})}, params=params, json=json
+        pool = self._pool
+        sent = {**self._headers, **(headers or {})}
+        read = method in READS
+        after = pool.last_writes.last(self.caller.user_id) if read else None
+        if after is not None:
+            sent["X-Kb-After-Xid"] = str(after)
+        response = await pool.request(
+            method, path, headers=sent, params=params, json=json, query=query
         )
+        # Behind the caller's write, or behind their sign-in (a new session): the primary.
+        if read and _replica_behind(response):
+            response = await pool.request(
+                method, path, headers=sent, params=params, query=query, primary=True
+            )
         if response.status >= 400:
             raise error_from_response(response)
+        if read:
+            pool.reads_answered_by[response.headers.get("x-kb-served-by", "unknown")] += 1
+        else:
+            written = response.headers.get("x-kb-write-xid", "")
+            if written.isdigit():
+                pool.last_writes.remember(self.caller.user_id, int(written))
         return response
+
+
+def _replica_behind(response: RestResponse) -> bool:
+    if response.status != 412:
+        return False
+    try:
+        body = response.json()
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and body.get("code") == "replica_behind"
 
 
 def error_from_response(response: RestResponse) -> KnowledgeBaseError:

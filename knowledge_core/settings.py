@@ -109,6 +109,20 @@ class Settings(EmbedderSettings):
         default=2, ge=1, le=64, description="Files parsed at once per edge process."
     )
     postgrest_timeout_seconds: float = Field(default=30.0, gt=0)
+    supabase_read_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Where reads (GET) go, e.g. hosted Supabase's API load balancer; writes, "
+        "and reads that must see a write a replica has not replayed, go to SUPABASE_URL "
+        "(the primary's endpoint). Default: SUPABASE_URL for both (the local stack's gateway "
+        "routes by method itself).",
+    )
+    search_via_get: bool = Field(
+        default=False,
+        description="Send searches (match_documents, hybrid_search) as GET, which Supabase's "
+        "load balancer (and the local stack's gateway) may send to a read replica; off: POST, "
+        "always the primary. A caller's reads after their own write wait for it either way "
+        "(README, 'Read your own writes').",
+    )
 
     # -- the MCP server (mcp/knowledge_mcp) ---------------------------------------------------
     mcp_host: str = Field(default="127.0.0.1", description="Address the MCP server binds (HTTP).")
@@ -147,6 +161,12 @@ class Settings(EmbedderSettings):
     @cached_property
     def rest_url(self) -> str:
         return str(self.supabase_url).rstrip("/") + "/rest/v1"
+
+    @cached_property
+    def read_rest_url(self) -> str:
+        if self.supabase_read_url is None:
+            return self.rest_url
+        return str(self.supabase_read_url).rstrip("/") + "/rest/v1"
 
     @cached_property
     def jwt_issuer(self) -> str:

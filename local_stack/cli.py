@@ -16,13 +16,25 @@ and the embedding worker (kb-worker, logged in as the role kb_embedding_worker: 
 documents any door writes), started from packages, no Docker. Data lives in KB_STACK_STATE_DIR
 (default: .stack/ in the repository) and survives restarts.
 
+Read replicas (`start --replicas N`): N streaming standbys of the Postgres, each with its own
+PostgREST; the gateway sends GET and HEAD under /rest/v1 to a healthy replica (round robin; a
+stopped one leaves rotation and returns when it answers again; none healthy: the primary) and
+everything else to the primary, as Supabase's API load balancer does. A read carrying
+`X-Kb-Read-From: primary` goes to the primary. The stack remembers N: a later `start` keeps
+them, `--replicas 0` removes them. Default: none, one Postgres.
+
 Ports (environment): KB_STACK_API_PORT=54321, KB_STACK_DB_PORT=54322, KB_STACK_REST_PORT=54323,
 KB_STACK_REST_ADMIN_PORT=54324, KB_STACK_EDGE_API_PORT=54330, KB_STACK_EDGE_MCP_PORT=54331.
+Replica i takes KB_STACK_REPLICA_FIRST_PORT + 3*(i-1) (Postgres), +1 (PostgREST) and +2
+(its health port); KB_STACK_REPLICA_FIRST_PORT defaults to KB_STACK_API_PORT + 20 (54341).
+KB_STACK_REPLICA_APPLY_DELAY_MS delays the replicas' replay (to watch read-your-writes work).
 """
 
 EXAMPLES = """\
 examples:
   kb-stack start                         start everything (creates and migrates on first run)
+  kb-stack start --replicas 2            ... with two read replicas serving GET requests
+  kb-stack status                        what runs, each replica's replay lag, URLs and keys
   eval "$(kb-stack status -o env)"       export API_URL, ANON_KEY, DB_URL, ... into the shell
   kb-stack user alice@example.com        create the user if needed and print an access token
   kb-stack user agent@example.com --scope knowledge:read --client-id my-agent
@@ -38,13 +50,34 @@ def _print_status(stack: LocalStack, output: str) -> None:
         for key, value in env.items():
             print(f"{key}={shlex.quote(value)}")
     elif output == "json":
-        print(json.dumps({**env, "running": stack.running()}, indent=2))
+        print(
+            json.dumps(
+                {**env, "running": stack.running(), "replicas": stack.replica_status()}, indent=2
+            )
+        )
     else:
         width = max(map(len, env))
         for name, up in stack.running().items():
             print(f"{name:>{width}}: {'running' if up else 'stopped'}")
+        for replica in stack.replica_status():
+            print(f"{replica['name']:>{width}}: {_describe_replica(replica)}")
         for key, value in env.items():
             print(f"{key:>{width}}: {value}")
+
+
+def _describe_replica(replica: dict[str, object]) -> str:
+    if not replica["postgres"]:
+        return f"stopped (Postgres port {replica['db_port']})"
+    rest = "PostgREST ready" if replica["postgrest"] else "PostgREST not ready"
+    lag = replica.get("replay_lag_bytes")
+    if lag is None:
+        return f"running, {replica['state']}, {rest}"
+    ms = replica.get("replay_lag_ms")
+    return (
+        f"running, {replica['state']}, replay lag {lag} bytes"
+        + (f" / {ms} ms" if ms is not None else "")
+        + f", {rest} on port {replica['rest_port']}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("start", help="start the stack (idempotent), then print its status")
+    start = commands.add_parser("start", help="start the stack (idempotent), then print its status")
+    start.add_argument(
+        "--replicas",
+        type=int,
+        metavar="N",
+        help="keep N (0 to 8) read replicas (streaming standbys, each with its own PostgREST) "
+        "that serve GET requests; 0 removes them; default: as many as the last start (none at "
+        "first)",
+    )
     commands.add_parser("stop", help="stop every part of the stack; data is kept")
     status = commands.add_parser("status", help="print URLs, keys and what is running")
     status.add_argument(
@@ -92,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack()
     try:
         if args.command == "start":
-            stack.start()
+            stack.start(replicas=args.replicas)
             _print_status(stack, "pretty")
         elif args.command == "stop":
             stack.stop()

@@ -39,13 +39,16 @@ PG_HBA = """\
 host all all 127.0.0.1/32 scram-sha-256
 host all all ::1/128 scram-sha-256
 """
+# Streaming replication (kb-stack start --replicas N), loopback only, as for every other login.
+# Added to a cluster made before replicas existed, on the first start that asks for one.
+PG_HBA_REPLICATION = "host replication all 127.0.0.1/32 scram-sha-256\n"
 
 
 def binary(name: str) -> str:
     return str(_bin_dir() / name)
 
 
-def _run_as(settings: StackSettings) -> str | None:
+def run_as(settings: StackSettings) -> str | None:
     """Postgres refuses to run as root: use (and create) an unprivileged user in that case."""
     if os.geteuid() != 0:
         return None
@@ -66,15 +69,17 @@ def _run_as(settings: StackSettings) -> str | None:
     return settings.system_user
 
 
-def _chown(path: Path, user: str | None) -> None:
+def chown(path: Path, user: str | None) -> None:
     if user is not None:
         shutil.chown(path, user=user, group=pwd.getpwnam(user).pw_gid)
 
 
-def _pg_ctl(settings: StackSettings, *args: str) -> subprocess.CompletedProcess[str]:
+def _pg_ctl(
+    settings: StackSettings, *args: str, data: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [binary("pg_ctl"), "-D", str(settings.pgdata), *args],
-        user=_run_as(settings),
+        [binary("pg_ctl"), "-D", str(data or settings.pgdata), *args],
+        user=run_as(settings),
         capture_output=True,
         text=True,
         check=False,
@@ -118,7 +123,7 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     """Create the cluster if there is none; True if it was created now."""
     if (settings.pgdata / "PG_VERSION").exists():
         return False
-    user = _run_as(settings)
+    user = run_as(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if user is not None:
         _open_passage(settings.state_dir, user)
@@ -126,11 +131,11 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     # A half-made data directory from an interrupted initdb would block every later start.
     shutil.rmtree(settings.pgdata, ignore_errors=True)
     settings.pgdata.mkdir(mode=0o700)
-    _chown(settings.pgdata, user)
+    chown(settings.pgdata, user)
     pwfile = settings.state_dir / "run" / "initdb.pw"
     pwfile.parent.mkdir(parents=True, exist_ok=True)
     pwfile.write_text(secrets.postgres_password)
-    _chown(pwfile, user)
+    chown(pwfile, user)
     try:
         result = subprocess.run(
             [
@@ -157,27 +162,46 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
         raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
     with open(settings.pgdata / "postgresql.conf", "a") as conf:
         conf.write(SERVER_CONFIG)
-    (settings.pgdata / "pg_hba.conf").write_text(PG_HBA)
+    (settings.pgdata / "pg_hba.conf").write_text(PG_HBA + PG_HBA_REPLICATION)
     return True
 
 
-def is_running(settings: StackSettings) -> bool:
-    return _pg_ctl(settings, "status").returncode == 0
+def allow_replication(settings: StackSettings) -> None:
+    """Let replicas stream from the primary: the pg_hba line, then a reload if it was missing."""
+    hba = settings.pgdata / "pg_hba.conf"
+    if PG_HBA_REPLICATION not in hba.read_text():
+        with open(hba, "a") as file:
+            file.write(PG_HBA_REPLICATION)
+        if is_running(settings):
+            _pg_ctl(settings, "reload")
 
 
-def start(settings: StackSettings) -> None:
-    if is_running(settings):
+def is_running(settings: StackSettings, data: Path | None = None) -> bool:
+    return _pg_ctl(settings, "status", data=data).returncode == 0
+
+
+def start(
+    settings: StackSettings,
+    *,
+    data: Path | None = None,
+    port: int | None = None,
+    name: str = "postgres",
+    options: str = "",
+) -> None:
+    """Start the primary (or, given its data, port and name, a replica) and wait for it."""
+    port = port or settings.db_port
+    if is_running(settings, data):
         return
-    if port_is_open(settings.host, settings.db_port):
+    if port_is_open(settings.host, port):
         raise StackError(
-            f"port {settings.db_port} is taken by another program; "
-            "set KB_STACK_DB_PORT to a free port"
+            f"port {port} is taken by another program; "
+            "set KB_STACK_DB_PORT (or KB_STACK_REPLICA_FIRST_PORT) to a free port"
         )
-    user = _run_as(settings)
+    user = run_as(settings)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    log = settings.log_dir / "postgres.log"
+    log = settings.log_dir / f"{name}.log"
     log.touch()
-    _chown(log, user)
+    chown(log, user)
     # The port can be held for up to a minute by a closed client connection that happened to
     # use it as its own (TIME-WAIT; our ports sit in Linux's ephemeral range, as Supabase's do).
     deadline = time.monotonic() + 75
@@ -191,8 +215,10 @@ def start(settings: StackSettings) -> None:
             "-l",
             str(log),
             "-o",
-            f"-p {settings.db_port} -h {settings.host} -c shared_buffers={settings.shared_buffers}",
+            f"-p {port} -h {settings.host} -c shared_buffers={settings.shared_buffers} "
+            f"{options}".strip(),
             "start",
+            data=data,
         )
         if result.returncode == 0:
             return
@@ -203,10 +229,10 @@ def start(settings: StackSettings) -> None:
         time.sleep(2)
 
 
-def stop(settings: StackSettings) -> bool:
-    if not is_running(settings):
+def stop(settings: StackSettings, data: Path | None = None) -> bool:
+    if not is_running(settings, data):
         return False
-    result = _pg_ctl(settings, "-w", "-m", "fast", "stop")
+    result = _pg_ctl(settings, "-w", "-m", "fast", "stop", data=data)
     if result.returncode != 0:
         raise StackError(f"Postgres did not stop:\n{result.stderr}")
     return True

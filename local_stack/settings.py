@@ -42,10 +42,27 @@ class StackSettings(BaseSettings):
         default=REPO_ROOT / "supabase",
         description="Folder holding migrations/ and seed.sql.",
     )
+    replica_first_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Read replicas (kb-stack start --replicas N): replica i listens on this "
+        "port + 3*(i-1) (Postgres), +1 (PostgREST), +2 (PostgREST health); default API port + 20.",
+    )
+    replica_apply_delay_ms: int = Field(
+        default=0,
+        ge=0,
+        description="Replicas apply each commit this long after the primary made it "
+        "(recovery_min_apply_delay): makes replay lag visible, for tests and demonstrations.",
+    )
     system_user: str = Field(
         default="kbstack",
         description="Unprivileged OS user that runs Postgres when the stack is started as root.",
     )
+
+    @property
+    def replica_base_port(self) -> int:
+        return self.replica_first_port or self.api_port + 20
 
     @property
     def pgdata(self) -> Path:

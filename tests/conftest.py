@@ -1,5 +1,6 @@
 """Shared fixtures: the running embedded stack, and people with real tokens."""
 
+import shutil
 from collections.abc import Iterator
 
 import psycopg
@@ -21,3 +22,21 @@ def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
     """A superuser connection for arranging data and checking what really is in the tables."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def replica_stack() -> Iterator[LocalStack]:
+    """A stack of its own with one read replica (ports 24421-24443), without an edge: tests run
+    the API in-process against it. Removed after the session. Tests that need the replica
+    behind pause its replay (tests.support.replay_paused) rather than race it."""
+    from tests.support import second_stack_settings
+
+    settings = second_stack_settings("replica-test", 24421)
+    local = LocalStack(settings)
+    local.stop()
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    local = LocalStack(settings)
+    local.start(edge=False, replicas=1)
+    yield local
+    local.stop()
+    shutil.rmtree(settings.state_dir, ignore_errors=True)

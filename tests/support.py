@@ -1,5 +1,8 @@
 """Helpers for tests: people, a shared workspace, documents with chunks, and clients per actor."""
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,3 +233,37 @@ def second_stack_settings(name: str, first_port: int) -> StackSettings:
         edge_api_port=first_port + 9,
         edge_mcp_port=first_port + 10,
     )
+
+
+def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kb-stack ARGS` as a user runs it, with this stack's settings in the environment."""
+    settings = {
+        f"KB_STACK_{name.upper()}": str(value)
+        for name, value in stack.settings.model_dump().items()
+        if value is not None
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "local_stack", *args],
+        env={**os.environ, **settings},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@contextmanager
+def replay_paused(stack: LocalStack) -> Iterator[None]:
+    """Every replica of `stack` stops replaying the primary's WAL until the block ends: a replica
+    surely behind every write made meanwhile, whatever the machine's speed."""
+    urls = [replica.db_url(stack.secrets) for replica in stack.replicas()]
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as replica:
+            replica.execute("select pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        for url in urls:
+            with psycopg.connect(url, autocommit=True) as replica:
+                replica.execute("select pg_wal_replay_resume()")

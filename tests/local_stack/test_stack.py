@@ -8,8 +8,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -21,7 +19,7 @@ from local_stack import postgres, postgrest
 from local_stack.processes import StackError
 from local_stack.settings import REPO_ROOT, StackSettings
 from local_stack.stack import LocalStack
-from tests.support import second_stack_settings, supabase_client
+from tests.support import second_stack_settings, stack_cli, supabase_client
 
 STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"}
 
@@ -43,36 +41,6 @@ def second() -> Iterator[LocalStack]:
     shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
-def _env(stack: LocalStack) -> dict[str, str]:
-    return {
-        **os.environ,
-        **{
-            f"KB_STACK_{k.upper()}": str(v)
-            for k, v in {
-                "state_dir": stack.settings.state_dir,
-                "api_port": stack.settings.api_port,
-                "db_port": stack.settings.db_port,
-                "rest_port": stack.settings.rest_port,
-                "rest_admin_port": stack.settings.rest_admin_port,
-                "edge_api_port": stack.settings.edge_api_port,
-                "edge_mcp_port": stack.settings.edge_mcp_port,
-            }.items()
-        },
-    }
-
-
-def _cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "local_stack", *args],
-        env=_env(stack),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
 def _write_note(stack: LocalStack, text: str) -> None:
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         db.execute("create table if not exists public.restart_probe (note text)")
@@ -86,7 +54,7 @@ def _notes(stack: LocalStack) -> list[str]:
 
 
 def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
-    result = _cli(second, "status", "-o", "env")
+    result = stack_cli(second, "status", "-o", "env")
     assert result.returncode == 0, result.stderr
     printed = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert set(printed) >= STATUS_NAMES
@@ -98,7 +66,7 @@ def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
 
 
 def test_user_command_mints_supabase_auth_claims(second: LocalStack) -> None:
-    result = _cli(
+    result = stack_cli(
         second,
         "user",
         "someone@example.com",
