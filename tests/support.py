@@ -216,6 +216,11 @@ def supabase_client(stack: LocalStack, token: str | None) -> Client:
     return client
 
 
+def test_port_offset() -> int:
+    """Added to the ports of the stacks tests start themselves (default 0)."""
+    return int(os.environ.get("KB_TEST_PORT_OFFSET", "0"))
+
+
 def second_stack_settings(name: str, first_port: int) -> StackSettings:
     """Settings for a stack of a test's own, beside the main one, removed by the test after.
 
@@ -223,7 +228,9 @@ def second_stack_settings(name: str, first_port: int) -> StackSettings:
     when tests run as root, Postgres runs as an unprivileged user that must reach it. Ports sit
     below Linux's ephemeral range (32768-60999), where a client socket's own port left in
     TIME-WAIT under load could otherwise hold the port a restarted server wants.
+    KB_TEST_PORT_OFFSET moves every test's own ports, so two checkouts can test at once.
     """
+    first_port += test_port_offset()
     return StackSettings(
         state_dir=REPO_ROOT / ".stack" / name,
         api_port=first_port,

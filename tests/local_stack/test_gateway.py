@@ -20,7 +20,7 @@ import pytest
 from local_stack.processes import port_is_open, wait_until
 from local_stack.settings import StackSettings
 from local_stack.stack import LocalStack, User
-from tests.support import rows_of, supabase_client
+from tests.support import rows_of, supabase_client, test_port_offset
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,9 @@ def gateway(
 ) -> Iterator[LocalStack]:
     """Only the gateway of a stack whose "PostgREST" is the recorder, started as kb-stack does."""
     state: Path = tmp_path_factory.mktemp("gateway-stack")
-    settings = StackSettings(state_dir=state, api_port=25451, rest_port=recorder.server_port)
+    settings = StackSettings(
+        state_dir=state, api_port=25451 + test_port_offset(), rest_port=recorder.server_port
+    )
     stack = LocalStack(settings)
     daemon = stack._gateway()
     daemon.start()
@@ -252,7 +254,11 @@ def test_a_refused_request_never_reaches_upstream(
 
 def test_upstream_down_is_a_json_503(tmp_path: Path) -> None:
     down = LocalStack(
-        StackSettings(state_dir=tmp_path, api_port=25452, rest_port=25453)  # nothing on 25453
+        StackSettings(
+            state_dir=tmp_path,
+            api_port=25452 + test_port_offset(),
+            rest_port=25453 + test_port_offset(),  # nothing there
+        )
     )
     daemon = down._gateway()
     daemon.start()

@@ -58,9 +58,10 @@ def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
     assert result.returncode == 0, result.stderr
     printed = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert set(printed) >= STATUS_NAMES
-    assert printed["API_URL"] == "http://127.0.0.1:25421"
-    assert printed["DB_URL"].endswith("@127.0.0.1:25422/postgres")
-    assert printed["KB_MCP_URL"] == "http://127.0.0.1:25431/mcp"
+    ports = second.settings
+    assert printed["API_URL"] == f"http://127.0.0.1:{ports.api_port}"
+    assert printed["DB_URL"].endswith(f"@127.0.0.1:{ports.db_port}/postgres")
+    assert printed["KB_MCP_URL"] == f"http://127.0.0.1:{ports.edge_mcp_port}/mcp"
     claims = jwt.decode(printed["ANON_KEY"], printed["JWT_SECRET"], algorithms=["HS256"])
     assert claims["role"] == "anon"
 
@@ -147,7 +148,9 @@ def test_a_taken_port_gives_a_clear_error(second: LocalStack) -> None:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", second.settings.api_port))
         squatter.listen()
-        with pytest.raises(StackError, match=r"port 25421 is taken.*KB_STACK_API_PORT"):
+        with pytest.raises(
+            StackError, match=rf"port {second.settings.api_port} is taken.*KB_STACK_API_PORT"
+        ):
             second.start()
     second.start()
     assert all(second.running().values())
