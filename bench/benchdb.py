@@ -20,7 +20,7 @@ from psycopg import sql
 
 from bench.env import StackEnv
 from bench.vectors import copy_chunks
-from local_stack import postgres
+from local_stack import postgres, schema
 
 PREFIX = "kb_bench_"
 INDEX = "document_chunks_embedding_hnsw_idx"
@@ -98,6 +98,8 @@ def kept_database(
         env.stack.lay_platform(database=name)
     else:
         progress(f"kept database {name}: reused, applying migrations added since")
+        if schema.adopt_squashed_history(env.stack, url):
+            progress(f"kept database {name}: history from before the baseline recorded as it")
     env.stack.supabase_cli("migration", "up", db_url=url)
     yield url, exists is None
 
