@@ -163,9 +163,7 @@ _HEADER = """\
 
 def diff_sql(stack: "LocalStack", source: str, target: str) -> str:
     """The statements that turn `source`'s schema into `target`'s ('' when they agree)."""
-    result = stack.supabase_cli(
-        "db", "diff", "--from", source, "--to", target, remote=False, env={"PGSSLMODE": "disable"}
-    )
+    result = stack.supabase_cli("db", "diff", "--from", source, "--to", target, remote=False)
     text = result.stdout.strip()
     # The differ opens with a session setting for applying it; alone, it changes nothing.
     meaningful = [

@@ -301,11 +301,12 @@ class LocalStack:
         check: bool = True,
         db_url: str | None = None,
         remote: bool = True,
-        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run the pinned Supabase CLI against this stack's database (or another one on it).
 
-        `remote=False` for commands that name their databases themselves (`db diff --from`)."""
+        `remote=False` for commands that name their databases themselves (`db diff --from`).
+        The stack's Postgres listens on loopback without TLS: saying so keeps the CLI's warning
+        about it out of its output (JSON from `db advisors -o json`, SQL from `db diff`)."""
         if not SUPABASE_CLI.exists():
             raise StackError(f"Supabase CLI missing at {SUPABASE_CLI}: run `npm ci` first")
         target = [f"--remote={db_url or self.db_url}"] if remote else []
@@ -321,7 +322,7 @@ class LocalStack:
             text=True,
             check=False,
             timeout=600,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PGSSLMODE": "disable"},
         )
         if check and result.returncode != 0:
             raise StackError(f"supabase {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

@@ -13,6 +13,7 @@
 -- workspace) may see. Only the biggest tenants need one (see scopes_needing_a_graph for how
 -- many), so the planner's per-query cost of considering partial indexes stays small.
 --
+-- A caller whose rows are in scope graphs walks those (the search's plan, 68_search_plan.sql).
 -- Like a model's graph, one step run by the database owner (e.g. from a scheduled job):
 --   select private.add_scope_graph(owner_id => '<user id>', model => 'all-MiniLM-L6-v2');
 --   select private.add_scope_graph(workspace_id => '<workspace id>', model => '...');
@@ -33,7 +34,7 @@ create table private.scope_graphs (
 comment on table private.scope_graphs is
   'Partial HNSW indexes over one owner''s or one workspace''s rows of a model.';
 -- No grants: which tenants are big is nobody else's business. The search reads it through
--- private.scope_graph_walk, which shows a caller their own scopes only.
+-- private.caller_scopes, which shows a caller their own scopes only.
 
 create function private.add_scope_graph(
   model text,
@@ -154,105 +155,3 @@ as $$
 $$;
 revoke execute on function private.scopes_needing_a_graph(integer)
   from public, anon, authenticated, service_role;
-
--- ---------------------------------------------------------------------------------------------
--- The walk over a caller's scope graphs, for match_documents
--- ---------------------------------------------------------------------------------------------
--- Returns the statement (parts joined by `union all`, each giving (id, float32 distance) of at
--- most $5 rows, parameters as in match_documents), or null when the caller has no scope graph for
--- the model, or has `cap` rows or more outside their scope graphs (then the model's graph serves
--- them better). The parts:
---   * a walk of each of their scope graphs: their own, and those of workspaces they belong to;
---   * an exact scan of their visible rows in no such graph (their own rows when they have no
---     graph, rows of their other workspaces), counted first and bounded by `cap`.
--- A row can come from two parts (an own row in a workspace with a graph); the caller merges by
--- id. Every part runs as the caller under RLS: this function only writes SQL, with the caller's
--- own id and workspaces in it. security definer to read private.scope_graphs; the rows outside
--- the graphs are counted by private.bounded_row_count. Counting them in one statement with an OR
--- of both kinds of scope let the planner read the table itself: 24 ms for a caller owning 89% of
--- 1M rows, who then walked the model's graph anyway (bench section 7).
-create function private.scope_graph_walk(
-  model text,
-  in_workspace uuid,
-  where_clause text,
-  cap integer
-)
-returns text
-language plpgsql
-stable
-security definer
-set search_path = ''
-as $$
-declare
-  caller uuid := (select auth.uid());
-  workspaces uuid[];
-  own_storage text;
-  graphed uuid[];
-  storages text[];
-  ungraphed uuid[];
-  outside text[] := '{}';
-  remainder integer := 0;
-  parts text[] := '{}';
-begin
-  if caller is null or model is null or not private.token_allows('knowledge:read') then
-    return null;
-  end if;
-  workspaces := array(
-    select w from private.caller_workspace_ids('{owner,editor,viewer}') w
-    where in_workspace is null or w = in_workspace);
-  if in_workspace is null then
-    select g.index_storage into own_storage from private.scope_graphs g
-    where g.owner_id = caller and g.model = scope_graph_walk.model;
-  end if;
-  select array_agg(g.workspace_id), array_agg(g.index_storage) into graphed, storages
-  from private.scope_graphs g
-  where g.workspace_id = any (workspaces) and g.model = scope_graph_walk.model;
-  if own_storage is null and graphed is null then
-    return null;
-  end if;
-
-  -- Rows outside the graphs: own rows (when there is no own graph), and rows others own in
-  -- workspaces without a graph; counted up to `cap` (index-only, or by the statistics).
-  ungraphed := array(select w from unnest(workspaces) w where w <> all (coalesce(graphed, '{}')));
-  if own_storage is null and in_workspace is null then
-    outside := outside || format('c.owner_id = %L', caller);
-  end if;
-  if cardinality(ungraphed) > 0 then
-    outside := outside || format('(c.workspace_id = any (%L::uuid[]) and c.owner_id <> %L)',
-      ungraphed, caller);
-  end if;
-  if cardinality(outside) > 0 then
-    remainder := private.bounded_row_count(
-      model, in_workspace, cap, own_storage is null and in_workspace is null, ungraphed);
-    if remainder >= cap then
-      return null;
-    end if;
-  end if;
-
-  if own_storage is not null then
-    parts := parts || format(
-      '(select c.id, c.embedding operator(extensions.<=>) $1 as distance '
-      'from public.document_chunks c where %s and c.owner_id = %L order by %s limit $5)',
-      where_clause, caller, private.graph_distance(own_storage));
-  end if;
-  for i in 1 .. coalesce(cardinality(graphed), 0) loop
-    parts := parts || format(
-      '(select c.id, c.embedding operator(extensions.<=>) $1 as distance '
-      'from public.document_chunks c where %s and c.workspace_id = %L order by %s limit $5)',
-      where_clause, graphed[i], private.graph_distance(storages[i]));
-  end loop;
-  if remainder > 0 then
-    -- `offset 0`: the rows are found by the scope conditions, then ordered (match_documents'
-    -- exact scan, and its reason).
-    parts := parts || format(
-      '(select c.id, c.embedding operator(extensions.<=>) $1 as distance '
-      'from (select * from public.document_chunks c where %s offset 0) c '
-      'where %s order by 2, 1 limit $5)',
-      array_to_string(outside, ' or '), where_clause);
-  end if;
-  return array_to_string(parts, ' union all ');
-end
-$$;
-revoke execute on function private.scope_graph_walk(text, uuid, text, integer) from public;
-grant execute on function private.scope_graph_walk(text, uuid, text, integer)
-  to authenticated, service_role;

@@ -80,7 +80,7 @@ begin
   -- The keyword ranking: ids in rank order (ties by id), at most candidate_count.
   if row_security_active('public.document_chunks') and pg_has_role('authenticated', 'member') then
     -- Through the full-text index, restricted to what the read policy shows this caller
-    -- (20261203000200 says why and how), then read again as the caller: RLS keeps the last
+    -- (60_search_helpers.sql says why and how), then read again as the caller: RLS keeps the last
     -- word on every row, in the same order.
     select coalesce(array_agg(k.id order by k.rank_ix), '{}')
       into keyword_ids

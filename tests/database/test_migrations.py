@@ -11,6 +11,8 @@ from local_stack import postgres, schema
 from local_stack.stack import LocalStack
 
 MIGRATIONS = sorted(p.name for p in Path("supabase/migrations").glob("*.sql"))
+# Two of the squashed migrations' versions: the first and the last.
+SQUASHED = ["20261126000100", schema.LAST_SQUASHED_VERSION]
 BASELINE = list(zip(schema.BASELINE_VERSIONS, ("baseline", "rows_and_role_settings"), strict=True))
 
 
@@ -67,19 +69,33 @@ def _record_history(url: str, versions: list[str]) -> None:
 def test_a_database_migrated_before_the_baseline_is_recorded_as_the_baseline(
     stack: LocalStack, empty_database: str
 ) -> None:
-    stack.supabase_cli("migration", "up", db_url=empty_database)
-    # What a database that applied every squashed migration has: their state (the baseline's,
-    # tests/database/test_schema_drift.py) under their names.
-    _record_history(empty_database, ["20261126000100", schema.LAST_SQUASHED_VERSION])
+    # What a database that applied every squashed migration holds: their final state, which the
+    # baseline and its rows restate (tests/database/test_schema_drift.py), under their names.
+    database = empty_database.rsplit("/", 1)[1]
+    for version, name in BASELINE:
+        path = f"supabase/migrations/{version}_{name}.sql"
+        postgres.psql(stack.settings, stack.secrets, "-f", path, database=database)
+    # (The CLI makes the history table; the squashed names then replace what it recorded.)
+    stack.supabase_cli(
+        "migration",
+        "repair",
+        "--status",
+        "applied",
+        *schema.BASELINE_VERSIONS,
+        db_url=empty_database,
+    )
+    _record_history(empty_database, SQUASHED)
     refused = stack.supabase_cli("migration", "up", db_url=empty_database, check=False)
     assert refused.returncode != 0
     assert "Remote migration versions not found" in refused.stdout + refused.stderr
 
     assert schema.adopt_squashed_history(stack, empty_database)
 
-    assert _history(empty_database)[:2] == list(schema.BASELINE_VERSIONS)
-    again = stack.supabase_cli("migration", "up", db_url=empty_database)
-    assert "database is up to date." in again.stderr + again.stdout
+    assert _history(empty_database) == list(schema.BASELINE_VERSIONS)
+    later = stack.supabase_cli("migration", "up", db_url=empty_database)
+    applied = [line for line in (later.stderr + later.stdout).splitlines() if "Applying" in line]
+    assert len(applied) == len(MIGRATIONS) - len(BASELINE)
+    assert _history(empty_database) == [name.split("_", 1)[0] for name in MIGRATIONS]
     assert not schema.adopt_squashed_history(stack, empty_database)
 
 
@@ -88,6 +104,6 @@ def test_a_database_that_stopped_before_the_last_squashed_migration_is_left_alon
 ) -> None:
     stack.supabase_cli("migration", "up", db_url=empty_database)
     # Its schema is older than the baseline's: recording the baseline would hide that.
-    _record_history(empty_database, ["20261126000100", "20261201000100"])
+    _record_history(empty_database, [*SQUASHED[:1], "20261201000100"])
     assert not schema.adopt_squashed_history(stack, empty_database)
-    assert _history(empty_database) == ["20261126000100", "20261201000100"]
+    assert _history(empty_database) == [*SQUASHED[:1], "20261201000100"]

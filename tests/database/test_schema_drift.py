@@ -55,7 +55,7 @@ def test_a_schema_file_that_disagrees_with_the_migrations_is_reported(
         "workspace_id is null\n      or workspace_id in (select private.caller_workspace_ids("
         "'{owner,editor,viewer}'))",
     )
-    _edit(copy, "60_search_helpers.sql", "then 100 else 200 end", "then 100 else 150 end")
+    _edit(copy, "68_search_plan.sql", "then 100 else 200 end", "then 100 else 150 end")
     difference = schema.drift(copy).difference
     changed = {
         line[1:].split(":", 1)[0]
@@ -64,7 +64,7 @@ def test_a_schema_file_that_disagrees_with_the_migrations_is_reported(
     }
     assert changed == {
         'policy public.documents "Users can add documents of their own or to workspaces they edit"',
-        "function private.walk_ef_search(uuid)",
+        "function private.search_plan(text,uuid,text,boolean)",
     }
 
 
@@ -107,14 +107,14 @@ def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
         "    (select private.token_allows('knowledge:read'))\n    and owner_id",
         "    (select private.token_allows('knowledge:write'))\n    and owner_id",
     )
-    _edit(copy, "60_search_helpers.sql", "then 100 else 200 end", "then 100 else 150 end")
+    _edit(copy, "68_search_plan.sql", "then 100 else 200 end", "then 100 else 150 end")
     _edit(
         copy,
-        "60_search_helpers.sql",
-        "create function private.walk_ef_search(in_workspace uuid)\nreturns integer\n"
-        "language sql\nstable\n",
-        "create function private.walk_ef_search(in_workspace uuid)\nreturns integer\n"
-        "language sql\nstable\nset work_mem = '8MB'\n",
+        "68_search_plan.sql",
+        "returns table (plan text, visible integer, ef_search integer, statement text)\n"
+        "language plpgsql\nstable\n",
+        "returns table (plan text, visible integer, ef_search integer, statement text)\n"
+        "language plpgsql\nstable\nset work_mem = '8MB'\n",
     )
     _edit(
         copy,
