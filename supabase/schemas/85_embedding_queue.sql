@@ -267,6 +267,35 @@ revoke execute on function private.renew_embedding_lease(uuid, uuid, integer)
 grant execute on function private.renew_embedding_lease(uuid, uuid, integer)
   to kb_embedding_worker;
 
+-- The worker takes its locks in the order a deletion does: a user's or a workspace's row
+-- (auth.users, workspaces), then their documents, then those documents' passages and queue rows
+-- (on delete cascade). The passages a worker inserts check their foreign keys, which take a
+-- key-share lock on the owner's and the workspace's rows; taken after the document's and queue
+-- row's locks, that is the reverse order, and a concurrent `delete from auth.users` of the owner
+-- (holding the user's row, waiting for the document) deadlocks with it
+-- (tests/worker/test_claims.py makes that interleaving happen). So the worker's functions that
+-- write a document first lock its owner and workspace (key share, what those foreign key checks
+-- take anyway), then the document, then its queue row. A deletion that got there first is
+-- waited for: the document is then gone and the claim lost.
+-- Runs as its caller, the worker's functions' owner; not granted to anyone.
+create function private.lock_document_for_work(document_id uuid)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+#variable_conflict use_variable
+declare
+  scope record;
+begin
+  select d.owner_id, d.workspace_id into scope from public.documents d where d.id = document_id;
+  perform 1 from auth.users u where u.id = scope.owner_id for key share;
+  perform 1 from public.workspaces w where w.id = scope.workspace_id for key share;
+  perform 1 from public.documents d where d.id = document_id for no key update;
+end
+$$;
+revoke execute on function private.lock_document_for_work(uuid) from public;
+
 -- Swap in a claimed document's passages: [{"content": ..., "embedding": [...] or null}], null
 -- meaning "a passage of this text is stored, of this model: keep its vector". One transaction:
 -- searches see the old passages or the new, never a mix, and never none. Written only if the
@@ -292,6 +321,7 @@ declare
 begin
   perform private.check_chunk_list(chunks);
 
+  perform private.lock_document_for_work(document_id);
   select q.* into entry
     from private.embedding_queue q
    where q.document_id = document_id
@@ -359,6 +389,7 @@ declare
   entry private.embedding_queue;
   reason text := left(coalesce(nullif(error, ''), 'unknown error'), 2000);
 begin
+  perform private.lock_document_for_work(document_id);
   select q.* into entry
     from private.embedding_queue q
    where q.document_id = document_id
