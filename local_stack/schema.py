@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from local_stack import catalog, postgres
-from local_stack.processes import StackError
+from local_stack.processes import StackError, pid_alive
 
 if TYPE_CHECKING:
     from local_stack.stack import LocalStack
@@ -68,20 +68,10 @@ def _drop_orphans(admin: psycopg.Connection) -> None:
         "select datname from pg_database where datname like %s", (SCRATCH_PREFIX + "%",)
     ).fetchall():
         pid = name.removeprefix(SCRATCH_PREFIX).split("_")[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             admin.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def apply_migrations(stack: "LocalStack", url: str) -> None:
