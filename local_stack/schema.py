@@ -10,12 +10,11 @@ between their catalogs is computed by the differ the pinned Supabase CLI bundles
 """
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,13 +164,13 @@ def diff_sql(stack: "LocalStack", source: str, target: str) -> str:
 
 
 def _next_version(stack: "LocalStack") -> str:
-    """A UTC timestamp, as `supabase migration new` names files, later than every migration."""
-    version = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    latest = max((p.name.split("_", 1)[0] for p in migration_files(stack)), default="0")
-    while version <= latest:
-        time.sleep(1)
-        version = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    return version
+    """A UTC timestamp, as `supabase migration new` names files; later than every migration even
+    when this machine's clock is behind the one that wrote the last."""
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    latest = max((p.name.split("_", 1)[0] for p in migration_files(stack)), default="")
+    if latest:
+        now = max(now, datetime.strptime(latest, "%Y%m%d%H%M%S") + timedelta(seconds=1))
+    return now.strftime("%Y%m%d%H%M%S")
 
 
 def adopt_squashed_history(stack: "LocalStack", url: str) -> bool:
