@@ -10,8 +10,8 @@ from knowledge_core.settings import EmbedderSettings
 # with a timeout no benchmark batch reaches.
 BENCH_EMBEDDER = EmbedderSettings(embedding_timeout_seconds=600)
 
-# The shipped index (supabase/migrations/*_knowledge_indexes.sql) is built last, so the sections
-# after the build sweep (filtered search, retrieval quality) run on what production runs.
+# The shipped graphs' parameters (supabase/schemas/50_embedding_models.sql) are built last, so the
+# sections after the build sweep (filtered search, retrieval quality) run on what production runs.
 SHIPPED_HNSW = (16, 64)
 BUILD_CONFIGS = ((16, 128), (32, 64), SHIPPED_HNSW)
 # match_documents pins hnsw.ef_search = 100; the sweep shows what that choice buys.

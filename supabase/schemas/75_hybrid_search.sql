@@ -1,17 +1,16 @@
 -- =============================================================================================
--- hybrid_search: the keyword side follows the caller too
+-- hybrid_search: full-text and semantic rankings fused by reciprocal rank fusion (RRF)
 -- =============================================================================================
--- Same signature, rows and order as 20261126001000_hybrid_search.sql. The semantic side was
--- already match_documents (which now chooses its own plan). The keyword side changes in two ways:
---   * it is built with only the filters given and run with EXECUTE, so it is planned with the
---     real values each time (a cached generic plan of `filter is null or ...` cannot use the
---     model column of the scope indexes, and misjudges every filter);
---   * for a caller who sees few rows (private.search_sees_few_chunks), it reads those rows
---     through the owner / workspace indexes and tests the full-text query on each, instead of
---     collecting every match in the table from the full-text index and dropping the ones RLS
---     hides: for a 0.01% owner, ~all of the matches. A planner setting, never a filter: the rows
---     are the same either way.
-create or replace function public.hybrid_search(
+-- Each side ranks up to 2 x match_count candidates; a passage scores
+--   full_text_weight / (rrf_k + keyword rank) + semantic_weight / (rrf_k + semantic rank)
+-- so it wins by ranking well on both, without comparing incomparable scores. rrf_k = 50 damps
+-- the lead of the very top ranks (the value Supabase's own guide uses).
+-- The semantic side is match_documents itself, so both share its filters, plans and RLS. The
+-- keyword side uses websearch syntax ("quoted phrases", -exclusions, or) on the generated fts
+-- column, through the full-text index: for a caller RLS restricts, by
+-- private.visible_keyword_ranking (60_search_helpers.sql says why), then read again as the
+-- caller, so RLS keeps the last word on every row, in the same order.
+create function public.hybrid_search(
   query_text text,
   query_embedding extensions.vector(384),
   match_count integer default 10,
@@ -42,16 +41,14 @@ returns table (
 language plpgsql
 stable
 set search_path = ''
-set enable_seqscan from current
 as $$
 -- OUT columns share names with table columns; in queries, a bare name means the column.
 #variable_conflict use_column
 declare
   candidate_count integer;
   keywords tsquery;
-  conditions text[] := array['true'];
+  conditions text;
   keyword_ids bigint[];
-  seqscan text := current_setting('enable_seqscan');
 begin
   if query_text is null or char_length(btrim(query_text)) = 0 then
     raise exception 'query_text is required' using errcode = '22023';
@@ -78,53 +75,23 @@ begin
   candidate_count := match_count * 2;
   keywords := websearch_to_tsquery('english', query_text);
 
-  if filter is not null and filter <> '{}'::jsonb then
-    conditions := array_append(conditions, 'c.metadata @> $2');
-  end if;
-  if filter_category is not null then
-    conditions := array_append(conditions, 'c.category = $3');
-  end if;
-  if filter_workspace_id is not null then
-    conditions := array_append(conditions, 'c.workspace_id = $4');
-  end if;
+  conditions := private.search_conditions(filter, filter_category, filter_workspace_id);
 
   -- The keyword ranking: ids in rank order (ties by id), at most candidate_count.
-  if private.search_sees_few_chunks(filter_embedding_model, filter_workspace_id) then
-    -- Few rows: read them (`offset 0` keeps the full-text test outside, so the full-text index
-    -- is not used to find them) and test each; `set enable_seqscan from current` restores the
-    -- setting when the function ends.
-    perform set_config('enable_seqscan', 'off', true);
-    execute format($sql$
-      select coalesce(array_agg(r.id order by r.rank desc, r.id), '{}')
-      from (
-        select c.id, ts_rank_cd(c.fts, $1) as rank
-        from (select * from public.document_chunks c where %s offset 0) c
-        where c.fts @@ $1 and %s
-        order by rank desc, c.id
-        limit $5
-      ) r
-    $sql$,
-      array_to_string(conditions, ' and '),
-      -- The model outside the subquery, as in match_documents' exact scan (and for its reason).
-      case when filter_embedding_model is null then 'true'
-           else format('c.embedding_model = %L', filter_embedding_model) end)
+  if row_security_active('public.document_chunks') and pg_has_role('authenticated', 'member') then
+    -- Through the full-text index, restricted to what the read policy shows this caller
+    -- (60_search_helpers.sql says why and how), then read again as the caller: RLS keeps the last
+    -- word on every row, in the same order.
+    select coalesce(array_agg(k.id order by k.rank_ix), '{}')
       into keyword_ids
-      using keywords, filter, filter_category, filter_workspace_id, candidate_count;
-    perform set_config('enable_seqscan', seqscan, true);
+    from unnest(private.visible_keyword_ranking(
+           keywords, filter, filter_category, filter_workspace_id, filter_embedding_model,
+           candidate_count)) with ordinality as k (id, rank_ix)
+    where exists (select 1 from public.document_chunks c where c.id = k.id);
   else
-    execute format($sql$
-      select coalesce(array_agg(r.id order by r.rank desc, r.id), '{}')
-      from (
-        select c.id, ts_rank_cd(c.fts, $1) as rank
-        from public.document_chunks c
-        where c.fts @@ $1 and %s and %s
-        order by rank desc, c.id
-        limit $5
-      ) r
-    $sql$,
-      array_to_string(conditions, ' and '),
-      case when filter_embedding_model is null then 'true'
-           else format('c.embedding_model = %L', filter_embedding_model) end)
+    -- RLS does not apply (service_role, postgres: the full-text index is usable as it is), or
+    -- applies to a role without a read policy (anon: no rows either way): as the caller.
+    execute private.keyword_ranking_statement(conditions, filter_embedding_model, false)
       into keyword_ids
       using keywords, filter, filter_category, filter_workspace_id, candidate_count;
   end if;
@@ -166,3 +133,7 @@ begin
   order by f.score desc, c.id;
 end
 $$;
+comment on function public.hybrid_search is
+  'Chunks ranked by full-text and semantic search fused with RRF, among those the caller may read.';
+revoke execute on function public.hybrid_search from public, anon;
+grant execute on function public.hybrid_search to authenticated, service_role;

@@ -19,9 +19,8 @@
 --
 -- Models: a row's vector is recorded under the model the caller states (column embedding_model,
 -- e.g. LangChain Python's `from_documents(..., embedding_model="...")`, or metadata's
--- "embedding_model" key), else the project's model (20261202000200). A row without a vector is
--- embedded by the worker with the project's model.
--- =============================================================================================
+-- "embedding_model" key), else the project's model. A row without a vector is embedded by the
+-- worker with the project's model.
 
 create table public.vector_store (
   id uuid primary key references public.documents (id) on delete cascade,
@@ -34,17 +33,6 @@ create table public.vector_store (
 );
 comment on table public.vector_store is
   'LangChain''s vector store door: a row written here becomes a document with one passage.';
-
-alter table public.vector_store enable row level security;
-
-revoke all on public.vector_store from anon, authenticated;
-grant select, delete on public.vector_store to authenticated;
-grant insert (id, content, embedding, metadata, embedding_model, workspace_id)
-  on public.vector_store to authenticated;
--- id too: an upsert sets every column it was sent (`on conflict (id) do update set id = ...`);
--- the trigger refuses an id that actually changes.
-grant update (id, content, embedding, metadata, embedding_model, workspace_id)
-  on public.vector_store to authenticated;
 
 -- Write the row through to its document and passage, as the caller, then keep only the id.
 -- Called for INSERT and UPDATE. In an upsert Postgres runs the INSERT trigger first (which writes
@@ -150,6 +138,19 @@ create trigger vector_store_delete_document
   after delete on public.vector_store
   for each row execute function private.delete_vector_store_document();
 
+-- ---------------------------------------------------------------------------------------------
+-- Privileges and policies: rows follow their documents
+-- ---------------------------------------------------------------------------------------------
+alter table public.vector_store enable row level security;
+revoke all on public.vector_store from anon, authenticated;
+grant select, delete on public.vector_store to authenticated;
+grant insert (id, content, embedding, metadata, embedding_model, workspace_id)
+  on public.vector_store to authenticated;
+-- id too: an upsert sets every column it was sent (`on conflict (id) do update set id = ...`);
+-- the trigger refuses an id that actually changes.
+grant update (id, content, embedding, metadata, embedding_model, workspace_id)
+  on public.vector_store to authenticated;
+
 -- Whether the caller can see a document, read as of now. volatile on purpose: a stable
 -- expression reads the table as it was when the statement began, so a policy could not see the
 -- document the write-through trigger has just made, and an upsert's RETURNING (which needs the new
@@ -165,9 +166,9 @@ $$;
 revoke execute on function private.caller_sees_document(uuid) from public;
 grant execute on function private.caller_sees_document(uuid) to authenticated;
 
--- Rows follow their documents: visible with them, rewritten and deleted where the document may
--- be. An insert needs no more than a token that allows writing: the trigger has already written
--- the document as the caller, and the documents policies refused or allowed it there.
+-- Visible with their document, rewritten and deleted where the document may be. An insert needs
+-- no more than a token that allows writing: the trigger has already written the document as the
+-- caller, and the documents policies refused or allowed it there.
 create policy "Vector store rows are visible with their document"
   on public.vector_store for select to authenticated
   using (
