@@ -1,50 +1,74 @@
-"""What the edge does for a caller: ingest, search, read, change and delete documents.
+"""What the edge does for a caller: store, wait for, search, read, change and delete documents,
+and manage workspaces.
 
-Each operation is text handling (chunking, embedding) plus calls to PostgREST with the caller's
-token. Access rules are not repeated here: RLS answers, and its refusals come back as errors.
+Each operation is calls to PostgREST with the caller's token. The edge stores text (and a file's
+layout); the database queues it and the embedding worker writes its passages, so the only text
+the edge embeds is a search's query. Access rules are not repeated here: RLS answers, and its
+refusals come back as errors.
 """
 
 import asyncio
-import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from knowledge_core.chunking import Passage, chunk_sections, chunk_text
-from knowledge_core.embeddings import Embedder, QueryEmbeddingCache, embed_in_batches
+from knowledge_core import limits
+from knowledge_core.chunking import layout_of
+from knowledge_core.embeddings import Embedder, QueryEmbeddingCache
 from knowledge_core.errors import (
+    Conflict,
     FileRejected,
     Forbidden,
+    InvalidInput,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
 from knowledge_core.extraction import Extracted, ExtractionFailed, detect_format, extract_file
-from knowledge_core.models import DocumentChanges, IngestResult, NewDocument, SearchHit, SearchQuery
+from knowledge_core.limits import WorkspaceRole
+from knowledge_core.models import (
+    DocumentChanges,
+    DocumentDetail,
+    DocumentPage,
+    DocumentStatus,
+    IngestResult,
+    NewDocument,
+    SearchHit,
+    SearchQuery,
+    SectionSpan,
+    Workspace,
+    WorkspaceMember,
+)
 from knowledge_core.rest import CallerRest, RestPool
 from knowledge_core.settings import Settings
 from knowledge_core.tokens import Caller
 
 Progress = Callable[[int, int], Awaitable[None]]
 
-# Not the text itself: lists stay small; a document's passages carry its text.
+# Not the text itself: lists stay small; a document read one at a time carries it.
 DOCUMENT_COLUMNS = (
     "id,owner_id,workspace_id,title,source,category,metadata,content_hash,embedding_model,"
-    "embedding_status,embedding_error,created_at,updated_at"
+    "embedding_status,embedding_error,passages_embedded,passages_total,created_at,updated_at"
 )
-
+STATUS_COLUMNS = (
+    "document_id:id,embedding_status,embedding_error,embedding_model,passages_embedded,"
+    "passages_total,passages_xid"
+)
 
 # The keys of a chunk's metadata that say where it is in its file (see chunk_sections).
 LOCATION_KEYS = ("page", "pages", "headings")
 
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+# Waiting for the worker: the first look soon after the write (a short document is often ready
+# within a tenth of a second), then less and less often, at most once a second.
+FIRST_LOOK_SECONDS = 0.05
+LOOK_GROWTH = 1.5
+LONGEST_LOOK_SECONDS = 1.0
 
 
 class Knowledge:
-    """Process-wide parts (connection pool, embedder, query cache), shared by all callers."""
+    """Process-wide parts (connection pool, query embedder and cache), shared by all callers."""
 
     def __init__(self, settings: Settings, rest: RestPool, embedder: Embedder) -> None:
         self.settings = settings
@@ -69,22 +93,147 @@ class CallerKnowledge:
         self.rest = rest
         self.token = rest.caller.token
 
-    def chunk(self, text: str) -> list[str]:
-        s = self.settings
-        return chunk_text(
-            text, size=s.chunk_size, overlap=s.chunk_overlap, max_chars=s.max_document_chars
+    # -- writing -----------------------------------------------------------------------------
+    def wait_for(self, text: str, wait: float | None) -> float:
+        """How long a write of `text` waits for `ready`: as asked, else the default for its
+        size (small documents wait, large ones answer at once and are embedded meanwhile)."""
+        if wait is not None:
+            return wait
+        small = len(text) <= self.settings.background_threshold_chars
+        return limits.DEFAULT_WAIT_SECONDS if small else 0.0
+
+    def _check_text(self, text: str, field: str = "content") -> None:
+        """Refused before anything is stored: a text the worker could not cut into passages."""
+        if len(text) > self.settings.max_document_chars:
+            raise PayloadTooLarge(
+                f"the document has {len(text)} characters; the limit (MAX_DOCUMENT_CHARS) is "
+                f"{self.settings.max_document_chars}",
+                field=field,
+            )
+        if not text.strip():
+            raise InvalidInput("the document has no text", field=field)
+
+    async def add_document(
+        self,
+        document: NewDocument,
+        *,
+        wait: float | None = None,
+        on_progress: Progress | None = None,
+    ) -> IngestResult:
+        """Store the text (one call, idempotent), then wait up to `wait` seconds for the worker
+        to embed it. Nothing is stored unless the whole write is valid."""
+        self._check_text(document.content)
+        rows = await self.rest.rpc(
+            "ingest_document",
+            {
+                "title": document.title,
+                "content": document.content,
+                "source": document.source,
+                "category": document.category,
+                "metadata": document.metadata,
+                "workspace_id": str(document.workspace_id) if document.workspace_id else None,
+                "sections": _layout_json(document.sections),
+            },
+        )
+        row = rows[0]
+        status = self._status(row)
+        seconds = self.wait_for(document.content, wait)
+        status = await self.wait_until_ready(status, seconds, on_progress)
+        return IngestResult(**status.model_dump(), created=row["created"])
+
+    def document_from_file(
+        self,
+        extracted: Extracted,
+        *,
+        title: str | None,
+        file_name: str | None,
+        **fields: Any,
+    ) -> NewDocument:
+        """The document a file makes: its text and layout, its own title unless one is given."""
+        text, layout = layout_of(extracted.sections)
+        stem = file_name.rsplit(".", 1)[0] if file_name else ""
+        return NewDocument(
+            title=(title or extracted.title or stem or "Untitled")[: limits.MAX_TITLE_CHARS],
+            content=text,
+            sections=[SectionSpan(**span) for span in layout],
+            **fields,
         )
 
-    def chunk_file(self, extracted: Extracted) -> list[Passage]:
-        """Passages that keep to the file's sections and carry their location."""
-        s = self.settings
-        return chunk_sections(
-            extracted.sections,
-            size=s.chunk_size,
-            overlap=s.chunk_overlap,
-            max_chars=s.max_document_chars,
-        )
+    async def wait_until_ready(
+        self, status: DocumentStatus, seconds: float, on_progress: Progress | None = None
+    ) -> DocumentStatus:
+        """Look at the document's status (on the primary) until it is no longer pending or
+        `seconds` have passed; report the worker's progress on the way."""
+        deadline = time.monotonic() + seconds
+        pause = FIRST_LOOK_SECONDS
+        reported: tuple[int, int] | None = None
+        while True:
+            if on_progress is not None and status.passages_total is not None:
+                done = (status.passages_embedded or 0, status.passages_total)
+                if done != reported:
+                    reported = done
+                    await on_progress(*done)
+            left = deadline - time.monotonic()
+            if status.embedding_status != "pending" or left <= 0:
+                return status
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * LOOK_GROWTH, LONGEST_LOOK_SECONDS)
+            status = await self.document_status(status.document_id, primary=True)
 
+    async def document_status(self, document_id: UUID, *, primary: bool = False) -> DocumentStatus:
+        rows, _ = await self.rest.select(
+            "documents",
+            {"id": f"eq.{document_id}", "select": STATUS_COLUMNS},
+            primary=primary,
+        )
+        if not rows:
+            raise NotFound(f"document {document_id} does not exist or is not yours to see")
+        return self._status(rows[0])
+
+    def _status(self, row: dict[str, Any]) -> DocumentStatus:
+        """The status in a row; a ready document's passages are this caller's to read next."""
+        xid = row.get("passages_xid")
+        if row["embedding_status"] == "ready" and xid:
+            self.rest.remember_write(int(xid))
+        return DocumentStatus.model_validate(row)
+
+    async def update_document(
+        self,
+        document_id: UUID,
+        changes: DocumentChanges,
+        *,
+        wait: float | None = None,
+        on_progress: Progress | None = None,
+    ) -> DocumentDetail:
+        """Change fields; new text (and layout) is embedded again by the worker, which keeps
+        the vectors of passages that did not change. Waits like a new document."""
+        fields = changes.model_dump(exclude_unset=True, mode="json", exclude_none=False)
+        if changes.content is not None:
+            self._check_text(changes.content)
+            # New text without a layout is plain text: the old layout described the old text.
+            fields["sections"] = _layout_json(changes.sections)
+        elif "sections" in fields:
+            raise InvalidInput("sections describe new content: send them with it", field="sections")
+        if fields:
+            updated = await self.rest.update(
+                "documents", {"id": f"eq.{document_id}", "select": STATUS_COLUMNS}, fields
+            )
+            if not updated:
+                await self.document_status(document_id)  # NotFound if not even visible
+                # Visible, yet RLS let no row change: read-only for this caller.
+                raise Forbidden(f"you may read document {document_id} but not change it")
+            if changes.content is not None:
+                seconds = self.wait_for(changes.content, wait)
+                await self.wait_until_ready(self._status(updated[0]), seconds, on_progress)
+        return await self.get_document(document_id)
+
+    async def delete_document(self, document_id: UUID) -> None:
+        deleted = await self.rest.delete("documents", {"id": f"eq.{document_id}", "select": "id"})
+        if not deleted:
+            await self.document_status(document_id)  # NotFound if the caller cannot see it
+            raise Forbidden(f"you may read document {document_id} but not delete it")
+
+    # -- reading -----------------------------------------------------------------------------
     async def read_file(
         self, data: bytes, filename: str | None, content_type: str | None
     ) -> Extracted:
@@ -112,75 +261,28 @@ class CallerKnowledge:
                 raise UnsupportedMediaType(failure.message, field="file") from failure
             raise FileRejected(failure.message, code=failure.code, status=failure.status) from None
 
-    async def add_document(
-        self,
-        document: NewDocument,
-        *,
-        on_progress: Progress | None = None,
-        chunks: Sequence[str | Passage] | None = None,
-    ) -> IngestResult:
-        """Chunk, embed in batches, then store document and chunks in one transaction."""
-        given = chunks if chunks is not None else self.chunk(document.content)
-        passages = [p if isinstance(p, Passage) else Passage(p) for p in given]
-        embedder = self.knowledge.embedder
-        vectors = await embed_in_batches(
-            embedder,
-            [p.content for p in passages],
-            batch_size=self.settings.embedding_batch_size,
-            token=self.token,
-            on_progress=on_progress,
-        )
-        rows = await self.rest.rpc(
-            "ingest_document",
-            {
-                "title": document.title,
-                "content_hash": content_hash(document.content),
-                "embedding_model": embedder.model,
-                "source": document.source,
-                "category": document.category,
-                "metadata": document.metadata,
-                "workspace_id": str(document.workspace_id) if document.workspace_id else None,
-                # Kept with the document, so it can be re-embedded from source (a new model).
-                "content": document.content,
-                "chunks": [
-                    {"content": p.content, "embedding": v}
-                    | ({"location": p.location} if p.location else {})
-                    for p, v in zip(passages, vectors, strict=True)
-                ],
-            },
-        )
-        row = rows[0]
-        return IngestResult(
-            document_id=row["document_id"],
-            created=row["created"],
-            chunk_count=row["chunk_count"],
-            embedding_model=embedder.model,
-        )
-
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         vector = await self.knowledge.query_cache.embed_query(query.query, token=self.token)
-        common: dict[str, Any] = {
+        arguments: dict[str, Any] = {
             "query_embedding": vector,
             "match_count": query.k,
             "filter": query.metadata,
+            "match_threshold": query.threshold,
             "filter_category": query.category,
             "filter_workspace_id": str(query.workspace_id) if query.workspace_id else None,
             # Never compare vectors of different models.
             "filter_embedding_model": self.knowledge.embedder.model,
         }
         if query.mode == "hybrid":
-            rows = await self.rest.search("hybrid_search", {"query_text": query.query, **common})
-            if query.threshold is not None:
-                rows = [r for r in rows if r["similarity"] >= query.threshold]
+            rows = await self.rest.search("hybrid_search", {"query_text": query.query, **arguments})
             return [_hit(r, score=r["score"]) for r in rows]
-        rows = await self.rest.search(
-            "match_documents", {**common, "match_threshold": query.threshold}
-        )
+        rows = await self.rest.search("match_documents", arguments)
         return [_hit(r, score=r["similarity"]) for r in rows]
 
-    async def get_document(self, document_id: UUID) -> dict[str, Any]:
+    async def get_document(self, document_id: UUID) -> DocumentDetail:
         rows, _ = await self.rest.select(
-            "documents", {"id": f"eq.{document_id}", "select": DOCUMENT_COLUMNS}
+            "documents",
+            {"id": f"eq.{document_id}", "select": f"{DOCUMENT_COLUMNS},content,sections"},
         )
         if not rows:
             raise NotFound(f"document {document_id} does not exist or is not yours to see")
@@ -188,21 +290,22 @@ class CallerKnowledge:
             "document_chunks",
             {
                 "document_id": f"eq.{document_id}",
-                "select": "id,chunk_index,content,location",
+                "select": "chunk_id:id,chunk_index,content,location",
                 "order": "chunk_index",
             },
         )
-        return {**rows[0], "chunks": chunks}
+        return DocumentDetail.model_validate({**rows[0], "passages": chunks})
 
     async def list_documents(
         self,
         *,
-        limit: int,
-        offset: int,
+        limit: int = limits.DEFAULT_PAGE_SIZE,
+        offset: int = 0,
         category: str | None = None,
         workspace_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> tuple[list[dict[str, Any]], int | None]:
+        source: str | None = None,
+    ) -> DocumentPage:
         params = {
             "select": DOCUMENT_COLUMNS,
             "order": "created_at.desc,id",
@@ -213,77 +316,90 @@ class CallerKnowledge:
             params["category"] = f"eq.{category}"
         if workspace_id is not None:
             params["workspace_id"] = f"eq.{workspace_id}"
+        if source is not None:
+            params["source"] = f"eq.{source}"
         if metadata:
             params["metadata"] = f"cs.{json.dumps(metadata)}"
-        return await self.rest.select("documents", params, count=True)
-
-    async def update_document(self, document_id: UUID, changes: DocumentChanges) -> dict[str, Any]:
-        current = await self.get_document(document_id)
-        fields = changes.model_dump(exclude_unset=True, exclude={"content"}, mode="json")
-        if changes.content is not None:
-            await self._replace_content(current, changes.content)
-        if fields:
-            updated = await self.rest.update("documents", {"id": f"eq.{document_id}"}, fields)
-            if not updated:
-                # Visible (we just read it) yet RLS let no row change: read-only for this caller.
-                raise Forbidden(f"you may read document {document_id} but not change it")
-        return await self.get_document(document_id)
-
-    async def _replace_content(self, current: dict[str, Any], text: str) -> None:
-        model = self.knowledge.embedder.model
-        if current["embedding_model"] != model:
-            # Passages of two models never mix in one document: the new text is stored, and
-            # the embedding worker re-embeds it whole with the project's model (the document
-            # is `pending` meanwhile and keeps answering searches with its old passages).
-            updated = await self.rest.update(
-                "documents", {"id": f"eq.{current['id']}"}, {"content": text}
-            )
-            if not updated:
-                raise Forbidden(f"you may read document {current['id']} but not change it")
-            return
-        passages = self.chunk(text)
-        stored = {chunk["content"] for chunk in current["chunks"]}
-        fresh = [p for p in dict.fromkeys(passages) if p not in stored]
-        vectors = dict(
-            zip(
-                fresh,
-                await embed_in_batches(
-                    self.knowledge.embedder,
-                    fresh,
-                    batch_size=self.settings.embedding_batch_size,
-                    token=self.token,
-                ),
-                strict=True,
-            )
-        )
-        await self.rest.rpc(
-            "replace_document_chunks",
+        rows, total = await self.rest.select("documents", params, count=True)
+        following = offset + len(rows)
+        more = len(rows) == limit if total is None else following < total
+        return DocumentPage.model_validate(
             {
-                "document_id": current["id"],
-                "content_hash": content_hash(text),
-                "content": text,
-                "chunks": [{"content": p, "embedding": vectors.get(p)} for p in passages],
+                "items": rows,
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+                "next_offset": following if more else None,
+            }
+        )
+
+    # -- workspaces --------------------------------------------------------------------------
+    async def list_workspaces(self) -> list[Workspace]:
+        """The caller's workspaces, with their role in each."""
+        rows, _ = await self.rest.select(
+            "workspace_members",
+            {
+                "user_id": f"eq.{self.rest.caller.user_id}",
+                "select": "role,workspaces(id,name,created_at)",
+                "order": "created_at",
             },
         )
+        return [Workspace.model_validate({**r["workspaces"], "role": r["role"]}) for r in rows]
 
-    async def delete_document(self, document_id: UUID) -> None:
-        deleted = await self.rest.delete("documents", {"id": f"eq.{document_id}"})
-        if not deleted:
-            await self.get_document(document_id)  # NotFound if the caller cannot even see it
-            raise Forbidden(f"you may read document {document_id} but not delete it")
+    async def create_workspace(self, name: str) -> Workspace:
+        """A new workspace; its creator is its first owner (a trigger makes the membership)."""
+        row = await self.rest.insert("workspaces", {"name": name})
+        return Workspace.model_validate({**row, "role": "owner"})
 
-    # -- background ingest jobs (rows in ingest_jobs, visible to their owner only) ----------
-    async def create_job(self, title: str, chunks_total: int) -> dict[str, Any]:
-        return await self.rest.insert("ingest_jobs", {"title": title, "chunks_total": chunks_total})
+    async def list_members(self, workspace_id: UUID) -> list[WorkspaceMember]:
+        await self._visible_workspace(workspace_id)
+        rows, _ = await self.rest.select(
+            "workspace_members",
+            {"workspace_id": f"eq.{workspace_id}", "order": "created_at,user_id"},
+        )
+        return [WorkspaceMember.model_validate(r) for r in rows]
 
-    async def update_job(self, job_id: UUID | str, **values: Any) -> None:
-        await self.rest.update("ingest_jobs", {"id": f"eq.{job_id}"}, values)
+    async def set_member(
+        self, workspace_id: UUID, user_id: UUID, role: WorkspaceRole
+    ) -> WorkspaceMember:
+        """Add a member with `role`, or give a member that role (owners only: RLS decides)."""
+        await self._visible_workspace(workspace_id)
+        row = {"workspace_id": str(workspace_id), "user_id": str(user_id), "role": role}
+        try:
+            saved = await self.rest.upsert(
+                "workspace_members", row, on_conflict="workspace_id,user_id"
+            )
+        except Conflict as error:
+            if (error.upstream or {}).get("code") == "23503":  # no such user
+                raise NotFound(f"there is no user {user_id}", field="user_id") from error
+            raise
+        return WorkspaceMember.model_validate(saved)
 
-    async def get_job(self, job_id: UUID) -> dict[str, Any]:
-        rows, _ = await self.rest.select("ingest_jobs", {"id": f"eq.{job_id}"})
+    async def remove_member(self, workspace_id: UUID, user_id: UUID) -> None:
+        """Remove a member (owners), or leave (anyone, for themselves)."""
+        await self._visible_workspace(workspace_id)
+        deleted = await self.rest.delete(
+            "workspace_members",
+            {"workspace_id": f"eq.{workspace_id}", "user_id": f"eq.{user_id}"},
+        )
+        if deleted:
+            return
+        members = await self.list_members(workspace_id)
+        if any(m.user_id == user_id for m in members):
+            raise Forbidden(f"only the workspace's owners may remove {user_id}")
+        raise NotFound(f"{user_id} is not a member of workspace {workspace_id}", field="user_id")
+
+    async def _visible_workspace(self, workspace_id: UUID) -> None:
+        rows, _ = await self.rest.select("workspaces", {"id": f"eq.{workspace_id}", "select": "id"})
         if not rows:
-            raise NotFound(f"ingest job {job_id} does not exist or is not yours to see")
-        return rows[0]
+            raise NotFound(f"workspace {workspace_id} does not exist or you are not a member")
+
+
+def _layout_json(sections: list[SectionSpan] | None) -> list[dict[str, Any]] | None:
+    """A layout as the database holds it: no keys without values."""
+    if sections is None:
+        return None
+    return [span.model_dump(exclude_none=True) for span in sections]
 
 
 def _hit(row: dict[str, Any], *, score: float) -> SearchHit:

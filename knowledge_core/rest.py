@@ -193,10 +193,14 @@ class CallerRest:
         return response.json()
 
     async def select(
-        self, table: str, params: dict[str, str], *, count: bool = False
+        self, table: str, params: dict[str, str], *, count: bool = False, primary: bool = False
     ) -> tuple[list[dict[str, Any]], int | None]:
+        """Rows of `table`; `primary` reads from the primary even where replicas serve reads
+        (waiting for the worker's write, which no xid of this caller's names yet)."""
         headers = {"Prefer": "count=exact"} if count else {}
-        response = await self._request("GET", f"/{table}", params=params, headers=headers)
+        response = await self._request(
+            "GET", f"/{table}", params=params, headers=headers, primary=primary
+        )
         total = None
         content_range = response.headers.get("content-range")
         if count and content_range is not None:
@@ -210,6 +214,22 @@ class CallerRest:
             "POST", f"/{table}", json=row, headers={"Prefer": "return=representation"}
         )
         return dict(rows[0])
+
+    async def upsert(self, table: str, row: dict[str, Any], *, on_conflict: str) -> dict[str, Any]:
+        """Insert `row`, or update the one with the same `on_conflict` columns."""
+        rows = await self._send(
+            "POST",
+            f"/{table}",
+            params={"on_conflict": on_conflict},
+            json=row,
+            headers={"Prefer": "return=representation,resolution=merge-duplicates"},
+        )
+        return dict(rows[0])
+
+    def remember_write(self, xid: int) -> None:
+        """A transaction this caller's later reads must see (the worker's, which wrote the
+        passages they waited for): replicas answer them only once they have replayed it."""
+        self._pool.last_writes.remember(self.caller.user_id, xid)
 
     async def update(
         self, table: str, filters: dict[str, str], values: dict[str, Any]
@@ -242,6 +262,7 @@ class CallerRest:
         params: dict[str, str] | None = None,
         json: Any = None,
         query: str | None = None,
+        primary: bool = False,
     ) -> RestResponse:
         pool = self._pool
         sent = {**self._headers, **(headers or {})}
@@ -250,7 +271,7 @@ class CallerRest:
         if after is not None:
             sent["X-Kb-After-Xid"] = str(after)
         response = await pool.request(
-            method, path, headers=sent, params=params, json=json, query=query
+            method, path, headers=sent, params=params, json=json, query=query, primary=primary
         )
         # Behind the caller's write, or behind their sign-in (a new session): the primary.
         if read and _replica_behind(response):

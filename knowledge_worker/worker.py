@@ -1,12 +1,16 @@
 """Claim queued documents, chunk and embed what changed, swap the passages in.
 
-The loop: claim up to N due documents of this worker's model (one transaction, a lease each),
-embed each one's new passages, hand them back through complete_embedding_work, which writes them
-only if the lease still holds. Between claims it waits on LISTEN kb_embedding_work, with polling
-as the fallback, so new work is picked up within a moment and nothing depends on a notification
-arriving. A lost connection (Postgres restarted) is reopened; a claim this worker held when it
-died expires and is taken again, so nothing is lost, and the lease check means nothing is written
-twice.
+The worker is the one writer of the vectors of every document written as text, whichever door
+wrote it (the API, MCP and `kb` included: they store text and wait for `ready`). The loop: claim
+up to N due documents of this worker's model (one transaction, a lease each), cut each one into
+passages (by its file's sections when it has them, so passages keep their page or headings),
+embed the passages it has no vector for, all the claim's documents at once so the embedder can
+batch them, saying how far it is on a long one, and hand them back through
+complete_embedding_work, which writes them only if the lease still holds. Between claims it
+waits on LISTEN kb_embedding_work, with polling as the fallback, so new work is picked up
+within a moment and nothing depends on a notification arriving. A lost connection (Postgres
+restarted) is reopened; a claim this worker held when it died expires and is taken again, so
+nothing is lost, and the lease check means nothing is written twice.
 """
 
 import asyncio
@@ -15,7 +19,7 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -24,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from knowledge_core.chunking import chunk_text
+from knowledge_core.chunking import Passage, chunk_document
 from knowledge_core.embeddings import Embedder, embed_in_batches
 from knowledge_core.errors import InvalidInput, KnowledgeBaseError, PayloadTooLarge
 from knowledge_core.settings import Settings
@@ -47,6 +51,7 @@ class Claim:
     content: str
     attempts: int
     known_passages: frozenset[str]
+    sections: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass
@@ -110,9 +115,17 @@ class EmbeddingWorker:
                 return
 
     async def work_once(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Outcome]:
-        """One claim: embed every document it leased. Empty when nothing was due."""
+        """One claim: embed every document it leased, together (the embedder batches their
+        passages: many short documents cost a few model calls, not one each). Empty when
+        nothing was due."""
         claims = await self.claim(conn)
-        return [await self.process(conn, claim) for claim in claims]
+        done = await asyncio.gather(
+            *(self.process(conn, claim) for claim in claims), return_exceptions=True
+        )
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the connection: run() reconnects, the leases bring the work back
+        return [o for o in done if isinstance(o, Outcome)]
 
     async def claim(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Claim]:
         rows = await (
@@ -128,6 +141,7 @@ class EmbeddingWorker:
                 content=row["content"],
                 attempts=row["attempts"],
                 known_passages=frozenset(row["known_passages"] or ()),
+                sections=row["sections"],
             )
             for row in rows
         ]
@@ -144,11 +158,11 @@ class EmbeddingWorker:
 
     async def _embed_holding_lease(
         self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim
-    ) -> tuple[list[str], dict[str, list[float]]] | None:
+    ) -> tuple[list[Passage], dict[str, list[float]]] | None:
         """Embed while renewing the lease every third of it; None if the claim was lost."""
         if not await self.renew(conn, claim):  # a batch's later documents waited their turn
             return None
-        embedding = asyncio.ensure_future(self.embed(claim))
+        embedding = asyncio.ensure_future(self.embed(claim, conn))
         try:
             while True:
                 done, _ = await asyncio.wait({embedding}, timeout=self.worker.lease_seconds / 3)
@@ -178,7 +192,11 @@ class EmbeddingWorker:
         except Exception as error:
             log.exception("embedding failed", extra={"document_id": str(claim.document_id)})
             return await self.fail(conn, claim, f"{type(error).__name__}: {error}", retry=True)
-        chunks = [{"content": p, "embedding": vectors.get(p)} for p in passages]
+        chunks = [
+            {"content": p.content, "embedding": vectors.get(p.content)}
+            | ({"location": p.location} if p.location else {})
+            for p in passages
+        ]
         try:
             row = await (
                 await conn.execute(
@@ -211,20 +229,54 @@ class EmbeddingWorker:
         )
         return outcome
 
-    async def embed(self, claim: Claim) -> tuple[list[str], dict[str, list[float]]]:
-        """The document's passages, and vectors for those not stored already (by text)."""
+    async def embed(
+        self, claim: Claim, conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+    ) -> tuple[list[Passage], dict[str, list[float]]]:
+        """The document's passages, and vectors for those not stored already (by text).
+
+        With `conn`, a document of more than one batch says how far it is on itself after each
+        batch (record_embedding_progress), for whoever waits on it."""
         s = self.settings
-        passages = chunk_text(
+        passages = chunk_document(
             claim.content,
+            claim.sections,
             size=s.chunk_size,
             overlap=s.chunk_overlap,
             max_chars=s.max_document_chars,
         )
         fresh: Sequence[str] = [
-            p for p in dict.fromkeys(passages) if passage_hash(p) not in claim.known_passages
+            t
+            for t in dict.fromkeys(p.content for p in passages)
+            if passage_hash(t) not in claim.known_passages
         ]
-        vectors = await embed_in_batches(self.embedder, fresh, batch_size=s.embedding_batch_size)
+        kept = len(passages) - len(fresh)
+
+        async def progress(done: int, total: int) -> None:
+            if conn is not None:
+                await self.record_progress(conn, claim, min(kept + done, len(passages)), passages)
+
+        long = conn is not None and len(fresh) > s.embedding_batch_size
+        if long:
+            await progress(0, len(fresh))
+        vectors = await embed_in_batches(
+            self.embedder,
+            fresh,
+            batch_size=s.embedding_batch_size,
+            on_progress=progress if long else None,
+        )
         return passages, dict(zip(fresh, vectors, strict=True))
+
+    async def record_progress(
+        self,
+        conn: psycopg.AsyncConnection[dict[str, Any]],
+        claim: Claim,
+        embedded: int,
+        passages: Sequence[Passage],
+    ) -> None:
+        await conn.execute(
+            "select private.record_embedding_progress(%s, %s, %s, %s)",
+            (claim.document_id, claim.lease_token, embedded, len(passages)),
+        )
 
     async def fail(
         self,

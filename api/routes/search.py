@@ -1,26 +1,20 @@
 """/v1/search: find the passages that answer a question."""
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from api.deps import CallerKB
 from api.errors import ERROR_RESPONSES
 from api.responses import model_response
-from knowledge_core.models import SearchHit, SearchQuery
+from knowledge_core.models import SearchQuery, SearchResults
 
 router = APIRouter(prefix="/v1/search", tags=["search"], responses=ERROR_RESPONSES)
 
 
-class SearchResults(BaseModel):
-    mode: str
-    embedding_model: str
-    results: list[SearchHit]
-
-
 @router.post("", response_model=SearchResults, summary="Search the knowledge base")
 async def search(query: SearchQuery, kb: CallerKB) -> Response:
-    """Semantic (vector) or hybrid (vector + full text) search over what you may read. Each
-    result carries document and chunk ids, scores and metadata for citations."""
+    """Semantic (vector) or hybrid (vector + full text) search over what you may read, up to
+    `k` passages at least `threshold` similar to the query. Each result carries document and
+    chunk ids, scores, metadata and its location in its file, for citations."""
     hits = await kb.search(query)
     model = kb.knowledge.embedder.model
     return model_response(SearchResults(mode=query.mode, embedding_model=model, results=hits))

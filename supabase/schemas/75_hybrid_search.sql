@@ -4,7 +4,9 @@
 -- Each side ranks up to 2 x match_count candidates; a passage scores
 --   full_text_weight / (rrf_k + keyword rank) + semantic_weight / (rrf_k + semantic rank)
 -- so it wins by ranking well on both, without comparing incomparable scores. rrf_k = 50 damps
--- the lead of the very top ranks (the value Supabase's own guide uses).
+-- the lead of the very top ranks (the value Supabase's own guide uses). match_threshold, as in
+-- match_documents, keeps only passages at least that similar to the query, whichever side found
+-- them; it applies before the top match_count are taken, so up to match_count rows come back.
 -- The semantic side is match_documents itself, so both share its filters, plans and RLS. The
 -- keyword side uses websearch syntax ("quoted phrases", -exclusions, or) on the generated fts
 -- column, through the full-text index: for a caller RLS restricts, by
@@ -20,7 +22,8 @@ create function public.hybrid_search(
   filter_embedding_model text default null,
   full_text_weight double precision default 1,
   semantic_weight double precision default 1,
-  rrf_k integer default 50
+  rrf_k integer default 50,
+  match_threshold double precision default null
 )
 returns table (
   id bigint,
@@ -70,7 +73,8 @@ begin
     raise exception 'full_text_weight and semantic_weight must be non-negative numbers'
       using errcode = '22023';
   end if;
-  perform private.check_search_arguments(query_embedding, match_count, filter, null, filter_category);
+  perform private.check_search_arguments(
+    query_embedding, match_count, filter, match_threshold, filter_category);
 
   candidate_count := match_count * 2;
   keywords := websearch_to_tsquery('english', query_text);
@@ -119,6 +123,11 @@ begin
         + coalesce(semantic_weight / (rrf_k + s.rank_ix), 0.0) as score
     from keyword k
     full outer join semantic s on s.id = k.id
+    where match_threshold is null
+       or exists (select 1 from public.document_chunks t
+                   where t.id = coalesce(k.id, s.id)
+                     and 1 - (t.embedding operator(extensions.<=>) query_embedding)
+                         >= match_threshold)
     order by score desc, id
     limit match_count
   )
