@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, JsonValue, field_validator
+from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 
 from knowledge_core import limits
 from knowledge_core.limits import SearchMode, WorkspaceRole
@@ -53,8 +53,29 @@ class SectionSpan(BaseModel):
     page: int | None = Field(default=None, ge=1)
     headings: list[str] | None = Field(default=None, max_length=100)
 
+    @model_validator(mode="after")
+    def _one_place(self) -> "SectionSpan":
+        if self.page is not None and self.headings is not None:
+            raise ValueError("a section has a page or headings, not both")
+        return self
+
 
 Sections = list[SectionSpan]
+
+
+def _check_layout(content: str | None, sections: Sections | None) -> None:
+    """The database refuses a layout that does not add up to its text (30_documents.sql,
+    private.sections_fit); said here first, so the answer names the field."""
+    if sections is None:
+        return
+    if content is None:
+        raise ValueError("sections describe content: send them with it")
+    described = sum(s.chars for s in sections) + 2 * (len(sections) - 1)
+    if not sections or described != len(content):
+        raise ValueError(
+            f"sections: their chars joined by blank lines make {described} characters; "
+            f"content has {len(content)}"
+        )
 SECTIONS_DESCRIPTION = (
     "How `content` divides into a file's sections, so that passages keep to them and cite "
     "their page or headings: a list of {chars, page} or {chars, headings}, whose chars joined "
@@ -77,6 +98,11 @@ class NewDocument(BaseModel):
 
     _check_metadata = field_validator("metadata")(_metadata_size)
 
+    @model_validator(mode="after")
+    def _layout_fits(self) -> "NewDocument":
+        _check_layout(self.content, self.sections)
+        return self
+
 
 class DocumentChanges(BaseModel):
     """Fields to change; new `content` is embedded again (only the passages that changed)."""
@@ -97,6 +123,11 @@ class DocumentChanges(BaseModel):
     _check_metadata = field_validator("metadata")(
         lambda value: None if value is None else _metadata_size(value)
     )
+
+    @model_validator(mode="after")
+    def _layout_fits(self) -> "DocumentChanges":
+        _check_layout(self.content, self.sections)
+        return self
 
 
 class SearchQuery(BaseModel):

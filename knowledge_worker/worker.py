@@ -90,11 +90,7 @@ class EmbeddingWorker:
                 async with await self._connect() as listener, await self._connect() as conn:
                     await listener.execute(f"listen {CHANNEL}")
                     log.info("listening", extra={"model": self.model, "worker": self.name})
-                    while not stop.is_set():
-                        outcomes = await self.work_once(conn)
-                        if outcomes:
-                            continue  # there may be more: claim again before waiting
-                        await self._wait(listener, stop)
+                    await self._work(listener, conn, stop)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 log.warning("database connection lost; reconnecting", extra={"error": str(error)})
                 await _sleep_unless(stop, self.worker.reconnect_seconds)
@@ -104,34 +100,60 @@ class EmbeddingWorker:
                 log.error("database error; retrying", extra={"error": str(error)})
                 await _sleep_unless(stop, self.worker.reconnect_seconds)
 
-    async def _wait(
-        self, listener: psycopg.AsyncConnection[dict[str, Any]], stop: asyncio.Event
+    async def _work(
+        self,
+        listener: psycopg.AsyncConnection[dict[str, Any]],
+        conn: psycopg.AsyncConnection[dict[str, Any]],
+        stop: asyncio.Event,
     ) -> None:
-        """Until a notification for this model or the polling interval, whichever is first.
+        """Keep up to KB_WORKER_MAX_DOCUMENTS documents in hand, embedding them together (the
+        embedder batches their passages: many short documents cost a few model calls, not one
+        each), and claim more as soon as one is done or new work is announced: a document
+        written while others are being embedded waits for a free place, not for all of them.
+        A connection lost under any of them is raised here, for run() to reconnect (their
+        leases bring the work back)."""
+        wake = asyncio.Event()
+        listening = asyncio.create_task(self._listen(listener, wake))
+        stopping = asyncio.create_task(stop.wait())
+        working: set[asyncio.Task[Outcome]] = set()
+        try:
+            while not stop.is_set():
+                room = self.worker.max_documents - len(working)
+                wake.clear()  # a notification from now on brings the next claim forward
+                claims = await self.claim(conn, room) if room > 0 else []
+                working |= {asyncio.create_task(self.process(conn, c)) for c in claims}
+                if claims and len(claims) == room:
+                    continue  # there may be more: claim again once a place is free
+                waking = asyncio.create_task(wake.wait())
+                done, _ = await asyncio.wait(
+                    {*working, waking, listening, stopping},
+                    timeout=self.worker.poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waking.cancel()
+                if listening in done:
+                    listening.result()  # the listener died: raise its error
+                for task in done & working:
+                    working.discard(task)
+                    task.result()  # a lost connection: raise it
+        finally:
+            for task in (listening, stopping, *working):
+                task.cancel()
+            await asyncio.gather(listening, stopping, *working, return_exceptions=True)
 
-        A dead listener raises here (OperationalError), for run() to reconnect."""
-        async for notice in listener.notifies(timeout=self.worker.poll_seconds):
-            if stop.is_set() or notice.payload in ("", self.model):
-                return
+    async def _listen(
+        self, listener: psycopg.AsyncConnection[dict[str, Any]], wake: asyncio.Event
+    ) -> None:
+        """Set `wake` on each notification for this model; a dead listener raises."""
+        async for notice in listener.notifies():
+            if notice.payload in ("", self.model):
+                wake.set()
 
-    async def work_once(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Outcome]:
-        """One claim: embed every document it leased, together (the embedder batches their
-        passages: many short documents cost a few model calls, not one each). Empty when
-        nothing was due."""
-        claims = await self.claim(conn)
-        done = await asyncio.gather(
-            *(self.process(conn, claim) for claim in claims), return_exceptions=True
-        )
-        for outcome in done:
-            if isinstance(outcome, BaseException):
-                raise outcome  # the connection: run() reconnects, the leases bring the work back
-        return [o for o in done if isinstance(o, Outcome)]
-
-    async def claim(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Claim]:
+    async def claim(self, conn: psycopg.AsyncConnection[dict[str, Any]], count: int) -> list[Claim]:
         rows = await (
             await conn.execute(
                 "select * from private.claim_embedding_work(%s, %s, %s, %s)",
-                (self.model, self.worker.max_documents, self.worker.lease_seconds, self.name),
+                (self.model, count, self.worker.lease_seconds, self.name),
             )
         ).fetchall()
         return [
@@ -160,8 +182,6 @@ class EmbeddingWorker:
         self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim
     ) -> tuple[list[Passage], dict[str, list[float]]] | None:
         """Embed while renewing the lease every third of it; None if the claim was lost."""
-        if not await self.renew(conn, claim):  # a batch's later documents waited their turn
-            return None
         embedding = asyncio.ensure_future(self.embed(claim, conn))
         try:
             while True:

@@ -127,7 +127,10 @@ begin
                  (select count(*)::integer from public.document_chunks c
                    where c.document_id = w.document_id) as passages
             from (select distinct document_id from written) w) n
-   where d.id = n.document_id;
+   where d.id = n.document_id
+     -- complete_embedding_work has said all this already: no second row version.
+     and (d.embedding_status <> 'ready' or d.passages_total is distinct from n.passages
+          or d.passages_xid is distinct from pg_current_xact_id());
   delete from private.embedding_queue q
    where q.document_id in (select distinct w.document_id from written w);
   return null;
@@ -422,11 +425,15 @@ begin
   end if;
 
   delete from public.document_chunks c where c.document_id = document_id;
-  -- The passages' model comes from their document (copy_document_scope_to_chunk).
+  -- The passages' model comes from their document (copy_document_scope_to_chunk). The counts and
+  -- the transaction are the passages' trigger's to record too (passages_written, above); said
+  -- here, in the one update, it has nothing left to change.
   update public.documents d
-     set embedding_model = model, embedding_status = 'ready', embedding_error = null
+     set embedding_model = model, embedding_status = 'ready', embedding_error = null,
+         passages_total = jsonb_array_length(chunks),
+         passages_embedded = jsonb_array_length(chunks),
+         passages_xid = pg_current_xact_id()
    where d.id = document_id;
-  -- The passages' trigger (passages_written, above) counts them and records this transaction.
   insert into public.document_chunks (document_id, chunk_index, content, embedding, location)
   select document_id, (item.ordinality - 1)::integer, item.value ->> 'content',
          case jsonb_typeof(item.value -> 'embedding')
