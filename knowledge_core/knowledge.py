@@ -397,13 +397,22 @@ class CallerKnowledge:
         await self._visible_workspace(workspace_id)
         row = {"workspace_id": str(workspace_id), "user_id": str(user_id), "role": role}
         try:
-            saved = await self.rest.upsert(
-                "workspace_members", row, on_conflict="workspace_id,user_id"
-            )
+            saved = await self.rest.insert("workspace_members", row)
         except Conflict as error:
-            if (error.upstream or {}).get("code") == "23503":  # no such user
+            code = (error.upstream or {}).get("code")
+            if code == "23503":  # no such user
                 raise NotFound(f"there is no user {user_id}", field="user_id") from error
-            raise
+            if code != "23505":
+                raise
+            # A member already: a new role (only the role is updatable, and only by owners).
+            changed = await self.rest.update(
+                "workspace_members",
+                {"workspace_id": f"eq.{workspace_id}", "user_id": f"eq.{user_id}"},
+                {"role": role},
+            )
+            if not changed:
+                raise Forbidden(f"only the workspace's owners may change {user_id}'s role") from None
+            saved = changed[0]
         return WorkspaceMember.model_validate(saved)
 
     async def remove_member(self, workspace_id: UUID, user_id: UUID) -> None:

@@ -215,17 +215,6 @@ class CallerRest:
         )
         return dict(rows[0])
 
-    async def upsert(self, table: str, row: dict[str, Any], *, on_conflict: str) -> dict[str, Any]:
-        """Insert `row`, or update the one with the same `on_conflict` columns."""
-        rows = await self._send(
-            "POST",
-            f"/{table}",
-            params={"on_conflict": on_conflict},
-            json=row,
-            headers={"Prefer": "return=representation,resolution=merge-duplicates"},
-        )
-        return dict(rows[0])
-
     def remember_write(self, xid: int) -> None:
         """A transaction this caller's later reads must see (the worker's, which wrote the
         passages they waited for): replicas answer them only once they have replayed it."""

@@ -190,7 +190,7 @@ def show(api: Api, args: argparse.Namespace) -> int:
         if value is not None:
             print(f"{key + ':':<10} {value}")
     passages = document["passages"]
-    print(f"\n{len(passages)} passages:")
+    print(f"\n{len(passages)} passage{'' if len(passages) == 1 else 's'}:")
     for passage in passages:
         place = where(passage["location"])
         print(f"\n[{passage['chunk_index']}]" + (f" {place}" if place else ""))

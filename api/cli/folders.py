@@ -176,7 +176,7 @@ def _summary(report: dict[str, Any], as_json: bool) -> None:
         emit(report)
     verb = "would be" if report["dry_run"] else ""
     counts = ", ".join(f"{len(report[k])} {k}" for k in ("added", "updated", "deleted"))
-    if report["dry_run"]:
+    if report["dry_run"] and not as_json:
         for kind in ("added", "updated", "deleted"):
             for item in report[kind]:
                 print(f"{kind[:-1] if kind != 'added' else 'add'}: {item['path']}")
