@@ -269,7 +269,7 @@ class CallerRest:
             )
         if response.status >= 400:
             raise error_from_response(response)
-        if read:
+        if read and not primary:  # (reads sent to the primary on purpose are not the question)
             pool.reads_answered_by[response.headers.get("x-kb-served-by", "unknown")] += 1
         else:
             written = response.headers.get("x-kb-write-xid", "")
