@@ -26,6 +26,7 @@ from knowledge_core.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    Unavailable,
     UnsupportedMediaType,
 )
 from knowledge_core.extraction import Extracted, ExtractionFailed, detect_format, extract_file
@@ -167,8 +168,18 @@ class CallerKnowledge:
         row = rows[0]
         status = self._status(row)
         seconds = self.wait_for(document.content, wait)
-        status = await self.wait_until_ready(status, seconds, on_progress)
+        status = await self._wait_stored(status, seconds, on_progress)
         return IngestResult(**status.model_dump(), created=row["created"])
+
+    async def _wait_stored(
+        self, status: DocumentStatus, seconds: float, on_progress: Progress | None
+    ) -> DocumentStatus:
+        """wait_until_ready for a write already committed: a database or PostgREST gone while
+        waiting does not undo it, so the answer is the document, pending, not an error."""
+        try:
+            return await self.wait_until_ready(status, seconds, on_progress)
+        except Unavailable:
+            return status
 
     def document_from_file(
         self,
@@ -255,7 +266,7 @@ class CallerKnowledge:
                 raise Forbidden(f"you may read document {document_id} but not change it")
             if changes.content is not None:
                 seconds = self.wait_for(changes.content, wait)
-                await self.wait_until_ready(self._status(updated[0]), seconds, on_progress)
+                await self._wait_stored(self._status(updated[0]), seconds, on_progress)
         return await self.get_document(document_id)
 
     async def delete_document(self, document_id: UUID) -> None:
@@ -411,7 +422,9 @@ class CallerKnowledge:
                 {"role": role},
             )
             if not changed:
-                raise Forbidden(f"only the workspace's owners may change {user_id}'s role") from None
+                raise Forbidden(
+                    f"only the workspace's owners may change {user_id}'s role"
+                ) from None
             saved = changed[0]
         return WorkspaceMember.model_validate(saved)
 

@@ -76,6 +76,8 @@ def _check_layout(content: str | None, sections: Sections | None) -> None:
             f"sections: their chars joined by blank lines make {described} characters; "
             f"content has {len(content)}"
         )
+
+
 SECTIONS_DESCRIPTION = (
     "How `content` divides into a file's sections, so that passages keep to them and cite "
     "their page or headings: a list of {chars, page} or {chars, headings}, whose chars joined "

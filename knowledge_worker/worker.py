@@ -89,7 +89,12 @@ class EmbeddingWorker:
             try:
                 async with await self._connect() as listener, await self._connect() as conn:
                     await listener.execute(f"listen {CHANNEL}")
-                    log.info("listening", extra={"model": self.model, "worker": self.name})
+                    # Claims this worker held on a connection that died are its own to redo.
+                    released = await self.release(conn)
+                    log.info(
+                        "listening",
+                        extra={"model": self.model, "worker": self.name, "released": released},
+                    )
                     await self._work(listener, conn, stop)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 log.warning("database connection lost; reconnecting", extra={"error": str(error)})
@@ -167,6 +172,15 @@ class EmbeddingWorker:
             )
             for row in rows
         ]
+
+    async def release(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> int:
+        """Give back the claims recorded under this worker's name (none on a first start)."""
+        row = await (
+            await conn.execute(
+                "select private.release_embedding_claims(%s) as released", (self.name,)
+            )
+        ).fetchone()
+        return int(row["released"]) if row else 0
 
     async def renew(self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim) -> bool:
         """Extend the claim's lease; False when it is no longer this worker's."""

@@ -7,9 +7,10 @@
 --
 -- The worker (knowledge_worker, `kb-worker`) holds neither the service-role key nor a superuser:
 -- it logs in as kb_embedding_worker, a role with no privilege on any table, which may only
--- execute five functions that run as their owner and do exactly one thing each:
+-- execute six functions that run as their owner and do exactly one thing each:
 --   claim_embedding_work       lease up to N due documents of one model; returns their text and
 --                              their file's layout
+--   release_embedding_claims   give back the claims a worker held when its connection died
 --   renew_embedding_lease      keep a claim while its document is being embedded
 --   record_embedding_progress  say how many of a claimed document's passages are embedded
 --   complete_embedding_work    swap in a leased document's passages (atomically), if the lease holds
@@ -144,7 +145,7 @@ create trigger document_chunks_passages_written
   for each statement execute function private.passages_written();
 
 -- ---------------------------------------------------------------------------------------------
--- The worker's five functions
+-- The worker's six functions
 -- ---------------------------------------------------------------------------------------------
 -- The worker hands passages over as [{"content": ..., "embedding": [...] or null, "location":
 -- {...}}, ...]; one check of the list's shape.
@@ -266,6 +267,37 @@ revoke execute on function private.claim_embedding_work(text, integer, integer, 
   from public, anon, authenticated, service_role;
 grant execute on function private.claim_embedding_work(text, integer, integer, text)
   to kb_embedding_worker;
+
+-- A worker whose connection died (Postgres restarted, the network failed) stopped embedding what
+-- it had claimed, but its leases still run (up to lease_seconds): without this, those documents
+-- would wait minutes for their leases to expire. On reconnecting, before it claims anything, it
+-- gives its own claims back (by the name it records on each): they are due again at once, with
+-- their attempts counted. Another worker's claims are not at stake unless it shares the name;
+-- then the worst is work done twice, never written twice (the lease token is checked).
+create function private.release_embedding_claims(worker text)
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_variable
+declare
+  released integer;
+begin
+  update private.embedding_queue q
+     set lease_token = null, leased_by = null, lease_expires_at = null
+   where q.leased_by = left(worker, 200)
+     and q.lease_expires_at > now();
+  get diagnostics released = row_count;
+  return released;
+end
+$$;
+comment on function private.release_embedding_claims(text) is
+  'Give back the live claims of a worker that lost its connection (embedding worker only).';
+revoke execute on function private.release_embedding_claims(text)
+  from public, anon, authenticated, service_role;
+grant execute on function private.release_embedding_claims(text) to kb_embedding_worker;
 
 -- A claim's lease must outlast the embedding, or another worker takes the document over and both
 -- embed it (only one may write: the lease is checked). A long text on a slow CPU can take longer

@@ -188,12 +188,13 @@ def test_sync_keeps_a_folder_and_its_documents_alike(
     again = json.loads(alice.kb("sync", str(folder), "--json").stdout)
     assert (again["added"], again["updated"], again["deleted"]) == ([], [], [])
     assert again["unchanged"] == 3  # idempotent
-    before = {s: d for s, d in documents_of(db, alice.user).items()}
-    ids = dict(
-        db.execute(
-            "select source, id::text from public.documents where owner_id = %s", (alice.user.id,)
+    before = documents_of(db, alice.user)
+    ids = {
+        str(source): str(i)
+        for source, i in db.execute(
+            "select source, id from public.documents where owner_id = %s", (alice.user.id,)
         ).fetchall()
-    )
+    }
 
     (folder / "change.txt").write_text("The office opens at ten.")
     (folder / "team" / "remove.md").unlink()

@@ -236,6 +236,27 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION private.release_embedding_claims (
+  worker text
+)
+  RETURNS integer
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path TO ''
+  AS $function$
+#variable_conflict use_variable
+declare
+  released integer;
+begin
+  update private.embedding_queue q
+     set lease_token = null, leased_by = null, lease_expires_at = null
+   where q.leased_by = left(worker, 200)
+     and q.lease_expires_at > now();
+  get diagnostics released = row_count;
+  return released;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION private.sections_fit (
   sections jsonb,
   content  text
@@ -554,6 +575,8 @@ COMMENT ON FUNCTION "private"."claim_embedding_work"(text, integer, integer, tex
 
 COMMENT ON FUNCTION "private"."record_embedding_progress"(uuid, uuid, integer, integer) IS 'Record how many of a claimed document''s passages are embedded (embedding worker only).';
 
+COMMENT ON FUNCTION "private"."release_embedding_claims"(text) IS 'Give back the live claims of a worker that lost its connection (embedding worker only).';
+
 COMMENT ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision) IS
   'Chunks ranked by full-text and semantic search fused with RRF, among those the caller may read.';
 
@@ -574,6 +597,14 @@ GRANT EXECUTE ON FUNCTION "private"."record_embedding_progress"(uuid, uuid, inte
 REVOKE ALL ON FUNCTION "private"."record_embedding_progress"(uuid, uuid, integer, integer) FROM "postgres";
 
 GRANT EXECUTE ON FUNCTION "private"."record_embedding_progress"(uuid, uuid, integer, integer) TO "postgres";
+
+REVOKE ALL ON FUNCTION "private"."release_embedding_claims"(text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION "private"."release_embedding_claims"(text) TO "kb_embedding_worker";
+
+REVOKE ALL ON FUNCTION "private"."release_embedding_claims"(text) FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "private"."release_embedding_claims"(text) TO "postgres";
 
 REVOKE ALL ON FUNCTION "private"."sections_fit"(jsonb, text) FROM PUBLIC;
 
