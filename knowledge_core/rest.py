@@ -15,6 +15,7 @@ replayed it yet refuses with 412 `replica_behind`, and the read is sent again to
 """
 
 import asyncio
+import json as stdlib_json
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class RestPool:
 
         Reads go to SUPABASE_READ_URL (a replica may answer) unless `primary`; the rest to
         SUPABASE_URL. `query`: a query string already encoded (rest_query), sent as it is."""
-        data = None if json is None else orjson.dumps(json)
+        data = None if json is None else _json_bytes(json)
         if data is not None:
             headers = {**JSON_BODY, **headers}
         base = self.read_url if method in READS and not primary else self.base_url
@@ -276,6 +277,15 @@ class CallerRest:
             if written.isdigit():
                 pool.last_writes.remember(self.caller.user_id, int(written))
         return response
+
+
+def _json_bytes(value: Any) -> bytes:
+    """JSON for PostgREST: orjson, or the standard library for what orjson cannot write (an
+    integer past 64 bits in a caller's metadata, which jsonb keeps exactly)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return stdlib_json.dumps(value, ensure_ascii=False).encode()
 
 
 def _replica_behind(response: RestResponse) -> bool:
