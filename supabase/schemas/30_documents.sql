@@ -199,7 +199,7 @@ begin
       new.sections := null;
     else
       raise exception 'sections must be a list of {"chars", "page" or "headings"} whose chars, '
-        'joined by blank lines, add up to the text (%s characters)', char_length(new.content)
+        'joined by blank lines, add up to the text (% characters)', char_length(new.content)
         using errcode = '22023';
     end if;
   end if;

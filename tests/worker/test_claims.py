@@ -75,7 +75,8 @@ def complete(conn: psycopg.Connection, document: object, lease: object, text: st
         "update private.embedding_queue set attempts = 0",
         "select private.set_embedding_model('another-model')",
         "select private.add_embedding_model('another-model')",
-        "select * from public.ingest_document('t', repeat('a', 64), 'm', '[]')",
+        "select * from public.ingest_document('t', 'some text')",
+        "select private.sections_fit('[]', 'x')",
     ],
 )
 def test_the_worker_role_can_do_nothing_else(worker_db: psycopg.Connection, statement: str) -> None:
