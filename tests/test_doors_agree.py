@@ -22,7 +22,8 @@ KEYS = ("type", "minimum", "maximum", "minLength", "maxLength", "maxProperties",
 
 def _settings() -> Settings:
     """Defaults only: nothing here is started or called."""
-    return Settings(_env_file=None, supabase_url="http://127.0.0.1:9", supabase_anon_key="x")  # type: ignore[call-arg]
+    values: dict[str, Any] = {"supabase_url": "http://127.0.0.1:9", "supabase_anon_key": "x"}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def bounds(schema: dict[str, Any], spec: dict[str, Any] | None = None) -> Bounds:
