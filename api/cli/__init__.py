@@ -62,6 +62,15 @@ def _command(
     return parser
 
 
+def _placing(parser: argparse.ArgumentParser) -> None:
+    """Where new documents go and what they carry (ingest, sync)."""
+    parser.add_argument("--category", help="category of the documents")
+    parser.add_argument("--workspace", metavar="UUID", help="put the documents in this workspace")
+    parser.add_argument(
+        "--metadata", type=json_object, metavar="JSON", help='extra metadata, e.g. {"lang": "en"}'
+    )
+
+
 def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--category", help="only this category")
     parser.add_argument("--workspace", metavar="UUID", help="only this workspace's documents")
@@ -103,11 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         '  kb ingest report.docx --workspace 6f1c... --metadata \'{"lang": "en"}\'',
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH")
-    ingest.add_argument("--category")
-    ingest.add_argument("--workspace", metavar="UUID", help="share with this workspace")
-    ingest.add_argument(
-        "--metadata", type=json_object, metavar="JSON", help='extra metadata, e.g. {"lang": "en"}'
-    )
+    _placing(ingest)
     ingest.add_argument(
         "--no-wait", action="store_true", help="return once stored, before they are searchable"
     )
@@ -205,11 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--name", help="what the folder is called in the documents' metadata (default: its path)"
     )
-    sync.add_argument("--category", help="category of its documents")
-    sync.add_argument("--workspace", metavar="UUID", help="keep its documents in this workspace")
-    sync.add_argument(
-        "--metadata", type=json_object, metavar="JSON", help="extra metadata for its documents"
-    )
+    _placing(sync)
     sync.add_argument(
         "--dry-run", action="store_true", help="say what would change; change nothing"
     )
