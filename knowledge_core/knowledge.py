@@ -209,6 +209,7 @@ class CallerKnowledge:
         recent = self.knowledge.ready_times
         pauses = recent.looks()
         reported: tuple[int, int] | None = None
+        looked = False
         while True:
             if on_progress is not None and status.passages_total is not None:
                 done = (status.passages_embedded or 0, status.passages_total)
@@ -218,11 +219,12 @@ class CallerKnowledge:
             left = deadline - time.monotonic()
             if status.embedding_status != "pending" or left <= 0:
                 short = (status.passages_total or 0) <= SHORT_DOCUMENT_PASSAGES
-                if status.embedding_status == "ready" and short and time.monotonic() > started:
+                if status.embedding_status == "ready" and short and looked:
                     recent.add(time.monotonic() - started)
                 return status
             await asyncio.sleep(min(next(pauses), left))
             status = await self.document_status(status.document_id, primary=True)
+            looked = True
 
     async def document_status(self, document_id: UUID, *, primary: bool = False) -> DocumentStatus:
         rows, _ = await self.rest.select(

@@ -4,13 +4,14 @@ The worker is the one writer of the vectors of every document written as text, w
 wrote it (the API, MCP and `kb` included: they store text and wait for `ready`). The loop: claim
 up to N due documents of this worker's model (one transaction, a lease each), cut each one into
 passages (by its file's sections when it has them, so passages keep their page or headings),
-embed the passages it has no vector for, all the claim's documents at once so the embedder can
+embed the passages it has no vector for, the documents in hand together so the embedder can
 batch them, saying how far it is on a long one, and hand them back through
-complete_embedding_work, which writes them only if the lease still holds. Between claims it
-waits on LISTEN kb_embedding_work, with polling as the fallback, so new work is picked up
-within a moment and nothing depends on a notification arriving. A lost connection (Postgres
-restarted) is reopened; a claim this worker held when it died expires and is taken again, so
-nothing is lost, and the lease check means nothing is written twice.
+complete_embedding_work, which writes them only if the lease still holds. It claims more as
+places free up, or when LISTEN kb_embedding_work announces work, with polling as the fallback,
+so new work is picked up within a moment and nothing depends on a notification arriving. A lost
+connection (Postgres restarted) is reopened and the claims held on it are given back at once; a
+dead worker's claims expire and are taken again, so nothing is lost, and the lease check means
+nothing is written twice.
 """
 
 import asyncio
@@ -264,12 +265,12 @@ class EmbeddingWorker:
         return outcome
 
     async def embed(
-        self, claim: Claim, conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+        self, claim: Claim, conn: psycopg.AsyncConnection[dict[str, Any]]
     ) -> tuple[list[Passage], dict[str, list[float]]]:
         """The document's passages, and vectors for those not stored already (by text).
 
-        With `conn`, a document of more than one batch says how far it is on itself after each
-        batch (record_embedding_progress), for whoever waits on it."""
+        A document of more than one batch says how far it is on itself after each batch
+        (record_embedding_progress), for whoever waits on it."""
         s = self.settings
         passages = chunk_document(
             claim.content,
@@ -286,10 +287,9 @@ class EmbeddingWorker:
         kept = len(passages) - len(fresh)
 
         async def progress(done: int, total: int) -> None:
-            if conn is not None:
-                await self.record_progress(conn, claim, min(kept + done, len(passages)), passages)
+            await self.record_progress(conn, claim, min(kept + done, len(passages)), passages)
 
-        long = conn is not None and len(fresh) > s.embedding_batch_size
+        long = len(fresh) > s.embedding_batch_size
         if long:
             await progress(0, len(fresh))
         vectors = await embed_in_batches(
