@@ -66,9 +66,9 @@ LOCATION_KEYS = ("page", "pages", "headings")
 # Waiting for the worker costs a status read each look (API, gateway, PostgREST and Postgres
 # CPU, on the cores the worker and the embedder need). So the first look comes about when short
 # documents have recently been ready (ReadyTimes.looks: a tenth of a second when the worker is
-# idle, seconds when it is busy), the next ones less and less often. Looking every 50 ms growing
-# to 1 s made about 14 reads per ingest in the 50-client load test, four times the clients' own
-# requests, and the throughput fell with the CPU they took.
+# idle, seconds when it is busy), the next ones less and less often. In the 50-client load test,
+# looking every 50 ms growing to 1 s made about 14 reads per ingest, four times the clients' own
+# requests; from three quarters of the median on, at most a second apart, about 5.
 FIRST_LOOK_SECONDS = 0.05
 LOOK_GROWTH = 1.5
 LONGEST_LOOK_SECONDS = 1.0
@@ -87,12 +87,15 @@ class ReadyTimes:
 
     def looks(self) -> Iterator[float]:
         """Pauses before each look: the first at three quarters of the recent median wait, then
-        a tenth of it, growing to at most LONGEST_LOOK_SECONDS."""
+        a sixth of it, growing to a quarter of it (at least LONGEST_LOOK_SECONDS): when
+        documents wait seconds for the worker, a look every 50 ms to 1 s mostly finds them
+        still pending."""
         typical = statistics.median(self._seconds) if self._seconds else 0.0
         yield max(FIRST_LOOK_SECONDS, 0.75 * typical)
-        pause = max(FIRST_LOOK_SECONDS, 0.1 * typical)
+        pause = max(FIRST_LOOK_SECONDS, typical / 6)
+        longest = max(LONGEST_LOOK_SECONDS, typical / 4)
         while True:
-            yield min(pause, LONGEST_LOOK_SECONDS)
+            yield min(pause, longest)
             pause *= LOOK_GROWTH
 
 
