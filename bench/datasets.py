@@ -1,7 +1,7 @@
 """The vectors the index experiments run on, each labelled real or synthetic.
 
 Real: embeddings of the stdlib corpus (bench/corpus.py); the queries are held-out passages of the
-same corpus, never in the table. Synthetic: clustered vectors from tests/support.py's
+same corpus, never in the table. Synthetic: clustered vectors from samples/vectors.py's
 EmbeddingLike (a low-dimensional latent space plus noise, like text embeddings), used where the
 corpus is too small (100k, 1M); the queries are fresh draws from the same distribution.
 """
@@ -14,7 +14,7 @@ import numpy as np
 from bench.config import Profile
 from bench.corpus import Corpus
 from knowledge_core.embeddings.base import LOCAL_MODEL as MODEL_NAME
-from tests.support import EmbeddingLike
+from samples.vectors import EmbeddingLike
 
 SYNTHETIC_SEED = 1126
 SYNTHETIC_MODEL = "synthetic-embedding-like"

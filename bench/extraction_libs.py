@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from samples.files import make_pdf
+
 REAL_PDFS = sorted(Path("/usr/share/doc").glob("*/*.pdf"))
 BOOK = Path("/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/book")
 LICENCES = {
@@ -83,9 +85,6 @@ def words(text: str) -> list[str]:
 
 
 def known_pdf() -> tuple[Path, list[str]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.files import make_pdf
-
     lines = [[f"Line {i} on page {p}: the quick brown fox (no. {p * i}) jumps." for i in range(40)]
              for p in range(1, 21)]  # fmt: skip
     path = Path(tempfile.mkdtemp()) / "known.pdf"

@@ -1,7 +1,7 @@
 """The local embedder as the edge ran it before ONNX: sentence-transformers on PyTorch.
 
-Kept for section 8's before/after and nothing else (dependency group `reference`): each call ran the model
-in a thread of its own (asyncio.to_thread), with no batching across requests.
+Kept for section 8's before/after and nothing else (dependency group `reference`): each call ran
+the model in a thread of its own (asyncio.to_thread), with no batching across requests.
 """
 
 import asyncio

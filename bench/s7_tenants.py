@@ -42,7 +42,7 @@ from bench.report import Report, Table
 from bench.stats import percentile
 from bench.timing import elapsed_ms, now
 from bench.vectors import copy_chunks, literal
-from tests.support import EmbeddingLike
+from samples.vectors import EmbeddingLike
 
 SHARES = (0.0001, 0.001, 0.01, 0.1)
 MINORITY_MODEL = "synthetic-minority-model"

@@ -40,8 +40,9 @@ from bench.report import Report, Table
 from bench.timing import LoadRun, closed_loop
 from knowledge_core.rest_query import query_string, vector_text
 from local_stack import postgrest, replicas
+from local_stack.settings import second_stack_settings
 from local_stack.stack import LocalStack
-from tests.support import EmbeddingLike, copy_chunks, second_stack_settings
+from samples.vectors import EmbeddingLike, copy_chunks
 
 CONCURRENCY = 8
 MODEL = "bench-replica-model"

@@ -1,5 +1,6 @@
 """Where the stack keeps its state and which ports it listens on."""
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -91,3 +92,31 @@ class StackSettings(BaseSettings):
     @property
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.rest_port}"
+
+
+def port_offset() -> int:
+    """Added to the ports of the stacks that tests and the benchmark start themselves beside the
+    main one (KB_TEST_PORT_OFFSET, default 0)."""
+    return int(os.environ.get("KB_TEST_PORT_OFFSET", "0"))
+
+
+def second_stack_settings(name: str, first_port: int) -> StackSettings:
+    """Settings for a stack of a test's (or a benchmark section's) own, beside the main one,
+    removed by its user after.
+
+    The state lives inside the repository (not /tmp/pytest-of-root, which is private to root):
+    when tests run as root, Postgres runs as an unprivileged user that must reach it. Ports sit
+    below Linux's ephemeral range (32768-60999), where a client socket's own port left in
+    TIME-WAIT under load could otherwise hold the port a restarted server wants.
+    KB_TEST_PORT_OFFSET moves every test's own ports, so two checkouts can test at once.
+    """
+    first_port += port_offset()
+    return StackSettings(
+        state_dir=REPO_ROOT / ".stack" / name,
+        api_port=first_port,
+        db_port=first_port + 1,
+        rest_port=first_port + 2,
+        rest_admin_port=first_port + 3,
+        edge_api_port=first_port + 9,
+        edge_mcp_port=first_port + 10,
+    )

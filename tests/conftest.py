@@ -30,7 +30,7 @@ def replica_stack(stack: LocalStack) -> Iterator[LocalStack]:
     the API in-process against it; its embedding worker uses the main stack's model. Removed
     after the session. Tests that need the replica behind pause its replay
     (tests.support.replay_paused) rather than race it."""
-    from tests.support import second_stack_settings
+    from local_stack.settings import second_stack_settings
 
     settings = second_stack_settings("replica-test", 24421)
     local = LocalStack(settings)

@@ -14,61 +14,10 @@ import jwt
 import numpy as np
 import psycopg
 
-from local_stack.settings import REPO_ROOT, StackSettings
+from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack, User
+from samples.vectors import unit_vector, vector_literal
 from supabase import Client, ClientOptions, create_client
-
-DIM = 384
-
-
-def unit_vector(rng: np.random.Generator) -> list[float]:
-    v = rng.standard_normal(DIM)
-    return [float(x) for x in v / np.linalg.norm(v)]
-
-
-def vector_literal(v: "list[float] | np.ndarray") -> str:
-    return "[" + ",".join(f"{x:.7f}" for x in v) + "]"
-
-
-def with_similarity(rng: np.random.Generator, query: list[float], similarity: float) -> list[float]:
-    """A unit vector whose cosine similarity to `query` is exactly `similarity`."""
-    q = np.array(query)
-    r = rng.standard_normal(DIM)
-    r -= (r @ q) * q
-    r /= np.linalg.norm(r)
-    v = similarity * q + np.sqrt(1 - similarity**2) * r
-    return [float(x) for x in v]
-
-
-class EmbeddingLike:
-    """Vectors with the structure of real embeddings: a low-dimensional latent space plus noise.
-
-    Uniform random 384-d vectors are all nearly equidistant, which no nearest-neighbour index
-    (or user) meets in practice; these have graded neighbourhoods like text embeddings do.
-    """
-
-    def __init__(self, rng: np.random.Generator, latent_dims: int = 24, noise: float = 0.5):
-        self.rng = rng
-        self.mixing = rng.standard_normal((latent_dims, DIM))
-        self.noise = noise
-
-    def sample(self, n: int) -> np.ndarray:
-        v = self.rng.standard_normal((n, self.mixing.shape[0])) @ self.mixing
-        v += self.noise * self.rng.standard_normal((n, DIM))
-        normalized: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
-        return normalized
-
-
-def copy_chunks(db_url: str, document: str, vectors: np.ndarray, first_index: int = 0) -> None:
-    """Bulk-insert chunks with COPY (the triggers still fill in their scope)."""
-    with (
-        psycopg.connect(db_url, autocommit=True) as db,
-        db.cursor().copy(
-            "copy public.document_chunks (document_id, chunk_index, content, embedding) from stdin"
-        ) as copy,
-    ):
-        for i, v in enumerate(vectors, start=first_index):
-            copy.write_row((document, i, f"synthetic passage {i}", vector_literal(v)))
 
 
 @dataclass
@@ -214,32 +163,6 @@ def supabase_client(stack: LocalStack, token: str | None) -> Client:
     if token is not None:
         client.postgrest.auth(token)
     return client
-
-
-def test_port_offset() -> int:
-    """Added to the ports of the stacks tests start themselves (default 0)."""
-    return int(os.environ.get("KB_TEST_PORT_OFFSET", "0"))
-
-
-def second_stack_settings(name: str, first_port: int) -> StackSettings:
-    """Settings for a stack of a test's own, beside the main one, removed by the test after.
-
-    The state lives inside the repository (not /tmp/pytest-of-root, which is private to root):
-    when tests run as root, Postgres runs as an unprivileged user that must reach it. Ports sit
-    below Linux's ephemeral range (32768-60999), where a client socket's own port left in
-    TIME-WAIT under load could otherwise hold the port a restarted server wants.
-    KB_TEST_PORT_OFFSET moves every test's own ports, so two checkouts can test at once.
-    """
-    first_port += test_port_offset()
-    return StackSettings(
-        state_dir=REPO_ROOT / ".stack" / name,
-        api_port=first_port,
-        db_port=first_port + 1,
-        rest_port=first_port + 2,
-        rest_admin_port=first_port + 3,
-        edge_api_port=first_port + 9,
-        edge_mcp_port=first_port + 10,
-    )
 
 
 def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,5 @@
-"""The product stands apart from the development tooling: its packages import none of it, and
-the images are built from the product alone.
+"""The product stands apart from the development tooling: its packages import none of it, the
+benchmark imports no test helper, and the images are built from the product alone.
 
 Docker cannot run here, so the images' build context is checked the way Docker makes it: the
 .dockerignore lets in a list of paths, each Dockerfile copies only from them, and the product's
@@ -48,6 +48,18 @@ def test_product_packages_import_no_development_tooling(package: str) -> None:
         for path in PRODUCT[package].rglob("*.py")
         for module in imported_modules(path)
         if module.split(".")[0] in TOOLING
+    }
+    assert not wrong, sorted(wrong)
+
+
+def test_the_benchmark_imports_no_test_helpers() -> None:
+    """What both need (synthetic vectors, small files, a second stack) lives in samples/ and
+    local_stack/."""
+    wrong = {
+        f"{path.relative_to(REPO_ROOT)}: {module}"
+        for path in (REPO_ROOT / "bench").rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] == "tests"
     }
     assert not wrong, sorted(wrong)
 

@@ -17,7 +17,7 @@ import pytest
 
 from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack, User
-from tests.files import encrypt_pdf, make_docx, make_pdf
+from samples.files import encrypt_pdf, make_docx, make_pdf
 from tests.support import make_user
 
 

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from local_stack import postgres, postgrest
 from local_stack.stack import LocalStack, User
+from samples.vectors import unit_vector
 from tests.api.conftest import bearer, edge_settings
-from tests.support import insert_chunk, insert_document, make_user, unit_vector
+from tests.support import insert_chunk, insert_document, make_user
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from local_stack.stack import LocalStack, User
-from tests.api.conftest import bearer, edge_settings, settled
-from tests.files import (
+from samples.files import (
     encrypt_pdf,
     flate_bomb_pdf,
     make_docx,
@@ -22,6 +21,7 @@ from tests.files import (
     xlsx_like,
     zip_bomb_docx,
 )
+from tests.api.conftest import bearer, edge_settings, settled
 from tests.support import make_user
 
 MANUAL = make_pdf(

@@ -18,14 +18,12 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack, User
+from samples.vectors import EmbeddingLike, copy_chunks, vector_literal
 from tests.support import (
-    EmbeddingLike,
-    copy_chunks,
     insert_document,
     make_user,
     rows_of,
     supabase_client,
-    vector_literal,
     workspace_with_viewer,
 )
 

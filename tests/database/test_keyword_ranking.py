@@ -16,15 +16,8 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack
-from tests.support import (
-    World,
-    insert_chunk,
-    rows_of,
-    supabase_client,
-    unit_vector,
-    vector_literal,
-    world,
-)
+from samples.vectors import unit_vector, vector_literal
+from tests.support import World, insert_chunk, rows_of, supabase_client, world
 
 # Contents of the chunks added to each document: the word repeated ranks higher.
 EXTRA = {"P": ("{w} one", "{w} {w} two"), "S": ("{w} three", "{w} {w} {w}"), "X": ("{w} four",)}

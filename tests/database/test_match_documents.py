@@ -13,14 +13,13 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack, User
+from samples.vectors import unit_vector, with_similarity
 from tests.support import (
     insert_chunk,
     insert_document,
     make_user,
     rows_of,
     supabase_client,
-    unit_vector,
-    with_similarity,
     workspace_with_viewer,
 )
 

@@ -16,15 +16,8 @@ import pytest
 from postgrest.exceptions import APIError
 
 from local_stack.stack import LocalStack
-from tests.support import (
-    World,
-    forged_token,
-    rest_client,
-    rows_of,
-    supabase_client,
-    unit_vector,
-    world,
-)
+from samples.vectors import unit_vector
+from tests.support import World, forged_token, rest_client, rows_of, supabase_client, world
 
 ACTORS = ["owner", "editor", "viewer", "stranger", "anon", "read_only_agent", "expired", "forged"]
 TABLES = ["documents", "document_chunks", "workspaces", "workspace_members", "vector_store"]

@@ -16,15 +16,9 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack, User
+from samples.vectors import EmbeddingLike, copy_chunks, vector_literal
 from tests.database.test_filtered_hnsw import as_caller, exact_top_k, nested_plans, search
-from tests.support import (
-    EmbeddingLike,
-    copy_chunks,
-    insert_document,
-    make_user,
-    vector_literal,
-    workspace_with_viewer,
-)
+from tests.support import insert_document, make_user, workspace_with_viewer
 
 BIG = 16_000
 MID = 4_000  # above the switch point: sqrt(300 x ~21.5k) = ~2,540

@@ -31,11 +31,10 @@ from api.main import create_app
 from knowledge_core.chunking import chunk_text
 from knowledge_core.settings import Settings
 from local_stack import postgres, postgrest
-from local_stack.settings import StackSettings
+from local_stack.settings import StackSettings, second_stack_settings
 from local_stack.stack import LocalStack, User
 from tests.api.conftest import bearer, edge_settings
 from tests.hostile.support import record
-from tests.support import second_stack_settings
 
 WORKERS = 4
 OUTAGE_SECONDS = 4.0

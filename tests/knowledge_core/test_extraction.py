@@ -7,7 +7,7 @@ from knowledge_core.chunking import chunk_sections
 from knowledge_core.extraction import ExtractionFailed, Format, Section, detect_format
 from knowledge_core.extraction.docx import check_zip
 from knowledge_core.extraction.worker import parse
-from tests.files import make_docx, make_pdf, zip_bomb_docx
+from samples.files import make_docx, make_pdf, zip_bomb_docx
 
 
 @pytest.mark.parametrize(

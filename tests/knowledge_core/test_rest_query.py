@@ -14,7 +14,8 @@ import pytest
 
 from knowledge_core.rest_query import nearest_float32, query_string, vector_text
 from local_stack.stack import LocalStack, User
-from tests.support import EmbeddingLike, copy_chunks, insert_document, make_user
+from samples.vectors import EmbeddingLike, copy_chunks
+from tests.support import insert_document, make_user
 
 
 def _midpoint_vector(rng: np.random.Generator) -> np.ndarray:

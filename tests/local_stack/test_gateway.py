@@ -18,9 +18,9 @@ import jwt
 import pytest
 
 from local_stack.processes import port_is_open, wait_until
-from local_stack.settings import StackSettings
+from local_stack.settings import StackSettings, port_offset
 from local_stack.stack import LocalStack, User
-from tests.support import rows_of, supabase_client, test_port_offset
+from tests.support import rows_of, supabase_client
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,7 @@ def gateway(
     """Only the gateway of a stack whose "PostgREST" is the recorder, started as kb-stack does."""
     state: Path = tmp_path_factory.mktemp("gateway-stack")
     settings = StackSettings(
-        state_dir=state, api_port=25451 + test_port_offset(), rest_port=recorder.server_port
+        state_dir=state, api_port=25451 + port_offset(), rest_port=recorder.server_port
     )
     stack = LocalStack(settings)
     daemon = stack._gateway()
@@ -256,8 +256,8 @@ def test_upstream_down_is_a_json_503(tmp_path: Path) -> None:
     down = LocalStack(
         StackSettings(
             state_dir=tmp_path,
-            api_port=25452 + test_port_offset(),
-            rest_port=25453 + test_port_offset(),  # nothing there
+            api_port=25452 + port_offset(),
+            rest_port=25453 + port_offset(),  # nothing there
         )
     )
     daemon = down._gateway()

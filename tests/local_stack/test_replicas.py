@@ -25,6 +25,7 @@ from knowledge_core.rest import LastWrites
 from knowledge_core.rest_query import query_string
 from local_stack import replicas
 from local_stack.stack import LocalStack, User
+from samples.vectors import unit_vector
 from tests.api.conftest import bearer, edge_settings
 from tests.support import (
     insert_chunk,
@@ -33,7 +34,6 @@ from tests.support import (
     replay_paused,
     rest_client,
     stack_cli,
-    unit_vector,
 )
 
 

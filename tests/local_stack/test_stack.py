@@ -17,9 +17,9 @@ import pytest
 
 from local_stack import postgres, postgrest
 from local_stack.processes import StackError
-from local_stack.settings import REPO_ROOT, StackSettings
+from local_stack.settings import REPO_ROOT, StackSettings, second_stack_settings
 from local_stack.stack import LocalStack
-from tests.support import second_stack_settings, stack_cli, supabase_client
+from tests.support import stack_cli, supabase_client
 
 STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"}
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from local_stack.stack import LocalStack, User
-from tests.files import make_docx, make_pdf
+from samples.files import make_docx, make_pdf
 from tests.mcp.conftest import McpProcess, connect, structured, text_of, token
 from tests.support import make_user
 

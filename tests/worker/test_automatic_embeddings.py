@@ -21,7 +21,8 @@ from knowledge_core.chunking import chunk_text
 from knowledge_core.settings import Settings
 from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack, User
-from tests.support import rest_client, rows_of, supabase_client, vector_literal
+from samples.vectors import vector_literal
+from tests.support import rest_client, rows_of, supabase_client
 from tests.worker.conftest import passages, wait_settled
 
 SETTINGS = Settings(supabase_url="http://localhost", supabase_anon_key="unused")  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from local_stack.stack import LocalStack, User
-from tests.support import make_user, rest_client, unit_vector
+from samples.vectors import unit_vector
+from tests.support import make_user, rest_client
 
 MODEL = "claim-test-model"
 
