@@ -1,11 +1,12 @@
 # One command to run the project, one to test it. Both set up what they need first.
-#   make up     install, then start the local stack (Postgres + pgvector, PostgREST, gateway)
-#   make test   install, lint, type-check, start the stack, run every test
+#   make up         install, then start the local stack (Postgres + pgvector, PostgREST, gateway)
+#   make test       install, lint, type-check, start the stack, run every test
+#   make test-unit  install, then the tests that need no service (under a minute, starts nothing)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup up down status reset lint functions-test test clean
+.PHONY: setup up down status reset lint functions-test test test-unit clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -59,6 +60,10 @@ functions-test: node_modules/.installed
 	$(DENO) fmt --check $(DENO_CONFIG) supabase/functions/
 	$(DENO) check $(DENO_CONFIG) supabase/functions/embed/handler.ts supabase/functions/embed/jwt.ts supabase/functions/embed/index.ts
 	$(DENO) test --no-prompt $(DENO_CONFIG) supabase/functions/
+
+# The fast tier: every test that asks for no stack (tests/conftest.py marks the others `services`).
+test-unit: setup
+	$(BIN)/pytest -m "not services"
 
 test: lint functions-test
 	$(BIN)/kb-stack start

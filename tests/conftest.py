@@ -1,4 +1,8 @@
-"""Shared fixtures: the running embedded stack, and people with real tokens."""
+"""Shared fixtures: the running embedded stack, and people with real tokens.
+
+Every test that asks for the stack, however indirectly (a fixture that needs a fixture that needs
+it), is marked `services` (a module may mark its own too); the others are the fast tier, `make
+test-unit` (`-m "not services"`), which starts nothing."""
 
 import shutil
 from collections.abc import Iterator
@@ -7,6 +11,12 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,7 @@ Everything here runs against the real stack (tests/conftest.py starts it): no Po
 database is mocked, so what these tests see is what an attacker would see.
 """
 
-import importlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from knowledge_mcp import create_server, http_app
 from local_stack.stack import LocalStack
 from tests.api.conftest import edge_settings
 from tests.hostile.support import MCP_TOOLS, McpDoor, loopback_socket, served
@@ -57,48 +56,13 @@ def edge(stack: LocalStack) -> Iterator[TestClient]:
         yield client
 
 
-@dataclass(frozen=True)
-class McpAvailability:
-    """The MCP door, or why there is none (the tests that need it skip with this note)."""
-
-    door: McpDoor | None
-    note: str
-
-    def require(self) -> McpDoor:
-        if self.door is None:
-            message = f"MCP door not tested: {self.note}"
-            print(message)
-            pytest.skip(message)
-        return self.door
-
-
-def _mcp_factories() -> tuple[Any, Any] | str:
-    """knowledge_mcp's create_server and http_app, or why they cannot be had.
-
-    Looked up by name rather than imported statically: the MCP server is written alongside this
-    suite, and a missing piece must skip that door with a note, not break the whole suite.
-    """
-    try:
-        module = importlib.import_module("knowledge_mcp")
-    except ImportError as error:
-        return f"knowledge_mcp is not importable ({error})"
-    create_server = getattr(module, "create_server", None)
-    http_app = getattr(module, "http_app", None)
-    if create_server is None:
-        return "knowledge_mcp exposes no create_server"
-    if http_app is None:
-        return "knowledge_mcp exposes no http_app (streamable HTTP)"
-    return create_server, http_app
-
-
 @pytest.fixture(scope="session")
-def mcp(stack: LocalStack, portal: BlockingPortal) -> Iterator[McpAvailability]:
-    """The MCP server over streamable HTTP on a free loopback port, if the tree has one."""
-    factories = _mcp_factories()
-    if isinstance(factories, str):
-        yield McpAvailability(None, factories)
-        return
-    create_server, http_app = factories
+def mcp(stack: LocalStack, portal: BlockingPortal) -> Iterator[McpDoor]:
+    """The MCP server over streamable HTTP on a free loopback port.
+
+    A door like the others: a server that cannot be imported, started or listed fails the suite
+    here (an error in every test that uses it), never skips it, so a broken MCP server cannot
+    quietly shrink what the isolation suite attacks."""
     sock = loopback_socket()
     port = sock.getsockname()[1]
     settings = edge_settings(stack, log_level="ERROR", mcp_host="127.0.0.1", mcp_port=port)
@@ -115,8 +79,5 @@ def mcp(stack: LocalStack, portal: BlockingPortal) -> Iterator[McpAvailability]:
             names = door.session(stack.access_token(user), tool_names)
         finally:
             stack.delete_user(user)
-        missing = MCP_TOOLS - names
-        if missing:
-            yield McpAvailability(None, f"the MCP server lacks tools {sorted(missing)}")
-        else:
-            yield McpAvailability(door, "streamable HTTP on loopback")
+        assert names >= MCP_TOOLS, f"the MCP server lacks tools {sorted(MCP_TOOLS - names)}"
+        yield door

@@ -32,7 +32,7 @@ from tests.support import supabase_client
 T = TypeVar("T")
 
 REPORT_PATH = Path(__file__).with_name("out") / "report.json"
-# The tool names the MCP doors use; a server without them is skipped with a note, not passed.
+# The tool names the MCP doors use; a server without them fails the suite.
 MCP_TOOLS = {"search_knowledge_base", "get_document", "list_documents", "delete_document"}
 MCP_ACCEPT = "application/json, text/event-stream"
 

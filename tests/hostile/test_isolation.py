@@ -28,7 +28,7 @@ from postgrest.exceptions import APIError
 
 from local_stack.stack import LocalStack
 from tests.api.conftest import bearer
-from tests.hostile.conftest import BACKGROUND_THRESHOLD, McpAvailability
+from tests.hostile.conftest import BACKGROUND_THRESHOLD
 from tests.hostile.strategies import (
     PWNED,
     SELECTS,
@@ -51,6 +51,10 @@ from tests.hostile.world import (
     leaks_in,
     snapshot,
 )
+
+# The verdicts (attempts made, no leaks) count the attacks on the stack: they need it too.
+pytestmark = pytest.mark.services
+
 
 SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
 
@@ -129,7 +133,7 @@ def judge_rest(world: World, actor: Actor, request: Request, response: httpx.Res
 
 
 def test_doors_serve_what_the_actor_may_read(
-    world: World, rest: httpx.Client, stack: LocalStack, edge: TestClient, mcp: McpAvailability
+    world: World, rest: httpx.Client, stack: LocalStack, edge: TestClient, mcp: McpDoor
 ) -> None:
     """The control: each door does answer the actor with their own data. A door that refused
     everything would pass every isolation test below and prove nothing."""
@@ -143,9 +147,8 @@ def test_doors_serve_what_the_actor_may_read(
     wanted: dict[str, Any] = {"query": mine.marker, "mode": "hybrid"}
     found = edge.post("/v1/search", headers=bearer(ana.token), json={**wanted, "k": 10})
     assert found.status_code == 200 and mine.secret in found.text
-    if mcp.door is not None:
-        _, ok, text, _ = run_mcp(mcp.door, ana, "search_knowledge_base", {**wanted, "limit": 10})
-        assert ok and mine.secret in text, text
+    _, ok, text, _ = run_mcp(mcp, ana, "search_knowledge_base", {**wanted, "limit": 10})
+    assert ok and mine.secret in text, text
 
 
 def test_the_detector_fires_when_rls_is_bypassed(
@@ -680,11 +683,10 @@ def run_mcp(
 @given(data=st.data())
 @examples(80)
 def test_mcp_tools_never_show_hidden_documents(
-    world: World, mcp: McpAvailability, tally: Tally, data: st.DataObject
+    world: World, mcp: McpDoor, tally: Tally, data: st.DataObject
 ) -> None:
-    door = mcp.require()
     actor, tool, arguments = data.draw(mcp_call(world, writes=False))
-    status, ok, text, structured = run_mcp(door, actor, tool, arguments)
+    status, ok, text, structured = run_mcp(mcp, actor, tool, arguments)
     found = leaks_in(world, actor, text=text, ok=False)  # secrets, anywhere in the answer
     if ok and structured is not None:
         # The search result repeats the query: an id the attacker typed is not news to them.
@@ -700,15 +702,14 @@ def test_mcp_tools_never_show_hidden_documents(
 @examples(50)
 def test_mcp_writes_never_land(
     world: World,
-    mcp: McpAvailability,
+    mcp: McpDoor,
     db: psycopg.Connection,
     tally: Tally,
     data: st.DataObject,
 ) -> None:
-    door = mcp.require()
     actor, tool, arguments = data.draw(mcp_call(world, writes=True))
     before = snapshot(db, world)
-    status, _, text, _ = run_mcp(door, actor, tool, arguments)
+    status, _, text, _ = run_mcp(mcp, actor, tool, arguments)
     after = snapshot(db, world)
     found = leaks_in(world, actor, text=text, ok=False)
     found += illegal_changes(world, actor, before, after)
@@ -718,8 +719,7 @@ def test_mcp_writes_never_land(
     assert not found, found
 
 
-def test_mcp_attempts(tally: Tally, mcp: McpAvailability) -> None:
-    mcp.require()
+def test_mcp_attempts(tally: Tally) -> None:
     assert tally.door_attempts("mcp") >= floor(80) + floor(50)
     assert not tally.leaks.get("mcp")
 

@@ -29,6 +29,9 @@ from tests.hostile.test_isolation import examples, floor, judge_rest, send
 from tests.hostile.world import Tally, World, build_world
 from tests.support import rest_client
 
+# The verdicts (attempts made, no leaks) count the attacks on the stack: they need it too.
+pytestmark = pytest.mark.services
+
 
 @pytest.fixture(scope="module")
 def tally() -> Iterator[Tally]:

@@ -23,8 +23,7 @@ from knowledge_mcp.auth import SupabaseTokenVerifier
 from local_stack.stack import LocalStack, User
 from tests.api.conftest import bearer
 from tests.api.test_auth import BAD_TOKENS, claims_of, resign
-from tests.hostile.conftest import McpAvailability
-from tests.hostile.support import record, recording_supabase
+from tests.hostile.support import McpDoor, record, recording_supabase
 from tests.support import make_user, rest_client
 
 DOORS = ["postgrest", "supabase-py", "api", "mcp"]
@@ -56,7 +55,7 @@ class Doors:
 
     stack: LocalStack
     edge: TestClient
-    mcp: McpAvailability
+    mcp: McpDoor
 
     def knock(self, door: str, token: str) -> int:
         if door == "postgrest":
@@ -69,11 +68,11 @@ class Doors:
             return statuses[-1]
         if door == "api":
             return self.edge.get("/v1/documents", headers=bearer(token)).status_code
-        return self.mcp.require().post(LIST_TOOLS, token=token).status_code
+        return self.mcp.post(LIST_TOOLS, token=token).status_code
 
 
 @pytest.fixture(scope="module")
-def doors(stack: LocalStack, edge: TestClient, mcp: McpAvailability) -> Doors:
+def doors(stack: LocalStack, edge: TestClient, mcp: McpDoor) -> Doors:
     return Doors(stack, edge, mcp)
 
 
@@ -176,7 +175,7 @@ def test_a_token_in_the_query_string_never_authenticates(
             statuses[name] = answer.status_code
             assert answer.status_code == 401
         else:
-            response = doors.mcp.require().post(LIST_TOOLS, params={name: token})
+            response = doors.mcp.post(LIST_TOOLS, params={name: token})
             statuses[name] = response.status_code
             assert response.status_code == 401
     for name, status in statuses.items():

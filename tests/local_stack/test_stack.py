@@ -21,6 +21,10 @@ from local_stack.settings import REPO_ROOT, StackSettings, second_stack_settings
 from local_stack.stack import LocalStack
 from tests.support import stack_cli, supabase_client
 
+# Every test here starts a stack of its own (or its Postgres), beside the main one.
+pytestmark = pytest.mark.services
+
+
 STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"}
 
 
