@@ -8,6 +8,7 @@
 --   * the token's audience and issuer;
 --   * the token's session still exists (signed-out sessions end at once, on every door);
 --   * on a read replica, the caller's own last write is visible (read your writes);
+--   * no count drawn from the planner's statistics;
 --   * the caller's write rate;
 --   * response headers saying which server answered, and the write's transaction id.
 
@@ -136,6 +137,36 @@ begin
 end
 $$;
 revoke execute on function private.check_session_is_live() from public;
+
+-- ---------------------------------------------------------------------------------------------
+-- Counts come from the caller's rows, never from the planner
+-- ---------------------------------------------------------------------------------------------
+-- Postgres estimates a filter's rows from pg_statistic, gathered over every tenant's rows, and
+-- RLS does not stand in the way: `=`, `<`, `<=` on uuid, text and timestamptz are leakproof, so
+-- the estimate of `owner_id <= x` sees every owner. PostgREST hands that estimate to the caller
+-- for `Prefer: count=planned`, and for `count=estimated` past max-rows: a stranger could learn
+-- another tenant's volume, bisect their user id, list the models in use or the spread of their
+-- titles (tests/hostile/test_statistics.py). API roles get exact counts only, which RLS filters.
+-- service_role sees every row anyway; the planner's figure is its to have.
+create function private.check_count_preference()
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  prefer text := nullif(current_setting('request.headers', true), '')::json ->> 'prefer';
+begin
+  if prefer ~* 'count\s*=\s*(planned|estimated)'
+     and coalesce((select auth.role()), 'anon') in ('anon', 'authenticated') then
+    perform private.refuse_read(
+      'count_not_allowed',
+      'Prefer: count=planned and count=estimated are refused here: the planner''s estimates '
+      || 'are drawn from every tenant''s rows; ask for count=exact', 400);
+  end if;
+end
+$$;
+revoke execute on function private.check_count_preference() from public;
 
 -- ---------------------------------------------------------------------------------------------
 -- Per-user write rate limits
@@ -319,6 +350,7 @@ begin
   perform private.check_token_claims();
   perform private.check_session_is_live();
   perform private.check_read_after_write();
+  perform private.check_count_preference();
   perform private.check_request_rate();
   perform private.tell_the_caller();
 end

@@ -7,6 +7,7 @@ attack must fail the same way on each, because the database, not the door, decid
 
 import json
 import math
+import os
 import socket
 import threading
 import time
@@ -21,12 +22,15 @@ import httpx
 import httpx2
 import uvicorn
 from anyio.from_thread import BlockingPortal
+from hypothesis import HealthCheck, Phase, settings
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp
 
 from local_stack.stack import LocalStack
 from supabase import Client as SupabaseClient
+from tests.hostile.strategies import Request
+from tests.hostile.world import Actor
 from tests.support import supabase_client
 
 T = TypeVar("T")
@@ -35,6 +39,38 @@ REPORT_PATH = Path(__file__).with_name("out") / "report.json"
 # The tool names the MCP doors use; a server without them is skipped with a note, not passed.
 MCP_TOOLS = {"search_knowledge_base", "get_document", "list_documents", "delete_document"}
 MCP_ACCEPT = "application/json, text/event-stream"
+
+
+SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
+
+
+def examples(n: int) -> settings:
+    """Bounded, reproducible: the same attacks on every run, no example database."""
+    return settings(
+        max_examples=max(1, int(n * SCALE)),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    )
+
+
+def floor(n: int) -> int:
+    """Attempts a test must at least make: one per example (shrinking only adds)."""
+    return max(1, int(n * SCALE))
+
+
+def send(rest: httpx.Client, actor: Actor, request: Request) -> httpx.Response:
+    """The request to raw PostgREST as the actor: the project's anon key (the gateway wants
+    one) and their JWT."""
+    return rest.request(
+        request.method,
+        request.path,
+        params=tuple(request.params),
+        json=request.body,
+        headers={**request.headers, "Authorization": f"Bearer {actor.token}"},
+    )
 
 
 def record(section: str, values: dict[str, Any]) -> None:

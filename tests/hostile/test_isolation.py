@@ -12,7 +12,6 @@ HOSTILE_EXAMPLES to scale every test's example count (default 1.0).
 """
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ import httpx2
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from postgrest.exceptions import APIError
 
@@ -41,7 +40,7 @@ from tests.hostile.strategies import (
     text,
     write_kind,
 )
-from tests.hostile.support import McpDoor, record, recording_supabase
+from tests.hostile.support import McpDoor, examples, floor, record, recording_supabase, send
 from tests.hostile.world import (
     Actor,
     Tally,
@@ -52,25 +51,6 @@ from tests.hostile.world import (
     leaks_in,
     snapshot,
 )
-
-SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
-
-
-def examples(n: int) -> settings:
-    """Bounded, reproducible: the same attacks on every run, no example database."""
-    return settings(
-        max_examples=max(1, int(n * SCALE)),
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-    )
-
-
-def floor(n: int) -> int:
-    """Attempts a test must at least make: one per example (shrinking only adds)."""
-    return max(1, int(n * SCALE))
 
 
 @pytest.fixture(scope="module")
@@ -90,29 +70,6 @@ def world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
 def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
-
-
-@pytest.fixture(scope="module")
-def rest(stack: LocalStack) -> Iterator[httpx.Client]:
-    """Raw PostgREST through the gateway: the project key, and each actor's token per request."""
-    with httpx.Client(
-        base_url=f"{stack.settings.api_url}/rest/v1",
-        headers={"apikey": stack.anon_key},
-        timeout=30,
-    ) as client:
-        yield client
-
-
-# -- raw PostgREST ------------------------------------------------------------------------------
-def send(rest: httpx.Client, actor: Actor, request: Request) -> httpx.Response:
-    """The request as the actor: the project's anon key (the gateway wants one) and their JWT."""
-    return rest.request(
-        request.method,
-        request.path,
-        params=tuple(request.params),
-        json=request.body,
-        headers={**request.headers, "Authorization": f"Bearer {actor.token}"},
-    )
 
 
 def judge_rest(world: World, actor: Actor, request: Request, response: httpx.Response) -> list[str]:
