@@ -40,7 +40,14 @@ from tests.hostile.strategies import (
     text,
     write_kind,
 )
-from tests.hostile.support import McpDoor, examples, floor, record, recording_supabase, send
+from tests.hostile.support import (
+    examples,
+    floor,
+    record,
+    recording_supabase,
+    run_mcp,
+    send,
+)
 from tests.hostile.world import (
     Actor,
     Tally,
@@ -607,33 +614,6 @@ def mcp_call(draw: st.DrawFn, world: World, *, writes: bool) -> tuple[Actor, str
             arguments["metadata"] = draw(metadata_probe(world))
         return actor, kind, arguments
     return actor, kind, {"document_id": doc.id}
-
-
-def run_mcp(
-    door: McpDoor, actor: Actor, tool: str, arguments: dict[str, Any]
-) -> tuple[str, bool, str, Any]:
-    """(status, ok, text, structured) of one call on a fresh connection with the actor's token."""
-
-    async def work(client: Any) -> tuple[str, bool, str, Any]:
-        if tool == "resource":
-            try:
-                read = await client.read_resource(f"kb://documents/{arguments['document_id']}")
-            except Exception as error:  # the SDK raises the server's refusal as MCPError
-                return "resource-error", False, str(error), None
-            text = json.dumps([c.model_dump(mode="json") for c in read.contents])
-            return "resource-ok", True, text, None
-        result = await client.call_tool(tool, arguments)
-        text = json.dumps([c.model_dump(mode="json") for c in result.content])
-        structured = result.structured_content
-        text += json.dumps(structured, default=str)
-        if result.is_error:
-            return "tool-error", False, text, None
-        return "tool-ok", True, text, structured
-
-    try:
-        return door.session(actor.token, work)
-    except Exception as error:  # refused before any tool ran (e.g. 403: no knowledge:read scope)
-        return "connection-refused", False, repr(error), None
 
 
 @given(data=st.data())
