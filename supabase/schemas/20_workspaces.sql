@@ -47,8 +47,9 @@ create table public.workspace_invitations (
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
   invitee_id uuid not null,
   role public.workspace_role not null default 'viewer',
-  invited_by uuid default auth.uid() references auth.users (id) on delete cascade,
   created_at timestamptz not null default now(),
+  -- Last: pg-delta adds a column whose default calls a function after its table.
+  invited_by uuid default auth.uid() references auth.users (id) on delete cascade,
   primary key (workspace_id, invitee_id)
 );
 comment on table public.workspace_invitations is
@@ -239,7 +240,7 @@ grant select, delete on public.workspace_invitations to authenticated;
 grant insert (workspace_id, invitee_id, role) on public.workspace_invitations to authenticated;
 grant update (role) on public.workspace_invitations to authenticated;
 
-create policy "Invitations are visible to their invitee and the workspace's owners"
+create policy "Invitations are visible to invitees and workspace owners"
   on public.workspace_invitations for select to authenticated
   using (
     (select private.token_allows('knowledge:read'))

@@ -44,7 +44,7 @@ CREATE TRIGGER workspace_members_spend_invitation
   FOR EACH ROW
   EXECUTE FUNCTION private.spend_accepted_invitation();
 
-CREATE POLICY "Invitations are visible to their invitee and the workspace's ow" ON "public"."workspace_invitations"
+CREATE POLICY "Invitations are visible to invitees and workspace owners" ON "public"."workspace_invitations"
   FOR SELECT
   TO "authenticated"
   USING
