@@ -131,11 +131,12 @@ create trigger workspaces_touch_updated_at
 -- ---------------------------------------------------------------------------------------------
 -- Supabase grants everything in `public` to anon and authenticated; narrow that so a mistake in
 -- a policy cannot widen access. anon has no privilege at all. Who created a workspace, and when,
--- is not the client's to write.
+-- is not the client's to write; nor is its id: a chosen id that collided with someone else's
+-- workspace answered 409 where a free one answered 201, telling which ids exist.
 alter table public.workspaces enable row level security;
 revoke all on public.workspaces from anon, authenticated;
 grant select, delete on public.workspaces to authenticated;
-grant insert (id, name) on public.workspaces to authenticated;
+grant insert (name) on public.workspaces to authenticated;
 grant update (name) on public.workspaces to authenticated;
 
 -- The creator is named too: the row must be readable in the INSERT's RETURNING, before the

@@ -65,10 +65,12 @@ begin
     into new.owner_id, new.workspace_id, new.embedding_model, new.category, new.metadata
   from public.documents d
   where d.id = new.document_id;
+  -- A missing document is refused exactly as one the caller may not write (RLS's own words and
+  -- code, 403): otherwise 409 for "no such id" against 403 for "someone else's" would tell
+  -- which ids exist.
   if not found then
-    raise foreign_key_violation using
-      message = format('document %s does not exist', new.document_id),
-      hint = 'Create the document before adding its chunks.';
+    raise insufficient_privilege using
+      message = 'new row violates row-level security policy for table "document_chunks"';
   end if;
   return new;
 end

@@ -226,12 +226,13 @@ WRITE_CASES: list[tuple[str, str, Any, int, str, str]] = [
         "NaN not allowed",
     ),
     (
+        # Refused as a document of someone else's is (tests/hostile/test_oracles.py).
         "chunk of a missing document",
         "document_chunks",
         lambda d: _chunk("00000000-0000-0000-0000-000000000000"),
-        409,
-        "23503",
-        "does not exist",
+        403,
+        "42501",
+        "row-level security",
     ),
     (
         "metadata that is not an object",
