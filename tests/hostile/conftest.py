@@ -18,6 +18,7 @@ from api.main import create_app
 from local_stack.stack import LocalStack
 from tests.api.conftest import edge_settings
 from tests.hostile.support import MCP_TOOLS, McpDoor, loopback_socket, served
+from tests.support import register_test_models
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,7 @@ def stack() -> LocalStack:
     local = LocalStack()
     if not all(local.running().values()):
         local.start()
+    register_test_models(local)
     return local
 
 
