@@ -59,7 +59,8 @@ lint: setup
 
 # Edge Functions (Deno): lint, type-check and unit-test them with the Deno CLI from npm (pinned in
 # package.json). Offline and self-contained: DENO_DIR lives under node_modules (nothing is written
-# to $HOME), the update check is off, and the tests import only Deno/Web APIs and `node:` built-ins.
+# to $HOME), the update check is off, and the tests import only Deno/Web APIs and `node:` built-ins
+# (and read supabase/config.toml: the function's deployment setting is part of its contract).
 # supabase/functions/deno.json sets "nodeModulesDir": "none" so Deno does not treat this repo's
 # node_modules (the npm tools) as the functions' dependencies; --config makes sure it is the one used.
 DENO := DENO_NO_UPDATE_CHECK=1 DENO_DIR=$(CURDIR)/node_modules/.cache/deno node_modules/.bin/deno
@@ -69,7 +70,7 @@ functions-test: node_modules/.installed
 	$(DENO) lint $(DENO_CONFIG) supabase/functions/
 	$(DENO) fmt --check $(DENO_CONFIG) supabase/functions/
 	$(DENO) check $(DENO_CONFIG) supabase/functions/embed/handler.ts supabase/functions/embed/jwt.ts supabase/functions/embed/index.ts
-	$(DENO) test --no-prompt $(DENO_CONFIG) supabase/functions/
+	$(DENO) test --no-prompt --allow-read=supabase/config.toml $(DENO_CONFIG) supabase/functions/
 
 test: lint functions-test
 	$(BIN)/kb-stack start
