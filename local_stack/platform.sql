@@ -76,7 +76,8 @@ alter role supabase_auth_admin set search_path = auth;
 -- configuration: `alter role authenticator set pgrst.db_pre_request = ...`) and
 -- session_replication_role. supautils is not available here; Postgres 15+ grants the same
 -- right per parameter (no wildcards), so these are the parameters of that list that exist here
--- plus every in-database setting PostgREST reads. hnsw.* is not among them, on hosted either:
+-- (auto_explain is preloaded, as on hosted: local_stack/postgres.py) plus every in-database
+-- setting PostgREST reads. hnsw.* is not among them, on hosted either:
 -- see supabase/schemas/00_extensions_and_schemas.sql for how the migrations set it.
 grant set on parameter
   pgrst.db_aggregates_enabled, pgrst.db_anon_role, pgrst.db_extra_search_path,
@@ -86,6 +87,9 @@ grant set on parameter
   pgrst.jwt_secret, pgrst.jwt_secret_is_base64, pgrst.openapi_mode,
   pgrst.openapi_security_active, pgrst.openapi_server_proxy_uri,
   pgrst.server_cors_allowed_origins, pgrst.server_timing_enabled, pgrst.server_trace_header,
+  auto_explain.log_analyze, auto_explain.log_buffers, auto_explain.log_format,
+  auto_explain.log_level, auto_explain.log_min_duration, auto_explain.log_nested_statements,
+  auto_explain.log_settings, auto_explain.log_timing, auto_explain.log_verbose,
   log_lock_waits, log_min_duration_statement, log_min_messages, log_parameter_max_length,
   log_replication_commands, log_statement, log_temp_files, session_replication_role,
   track_io_timing, wal_compression

@@ -33,6 +33,12 @@ def _bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+# Libraries every session has, as on hosted (whose list is longer: pg_stat_statements, pg_cron,
+# pg_net, ... are not in this build). auto_explain lets `postgres` see the plans of statements
+# inside functions (the benchmark does): hosted preloads it and supautils lets postgres set
+# auto_explain.* (platform.sql grants the same). pgvector is not preloaded, there either.
+PRELOADED = "auto_explain"
+
 # Appended to postgresql.conf at initdb. TCP only: no Unix socket path to outgrow or clean up.
 SERVER_CONFIG = """
 # --- embedded local Supabase stack ---
@@ -226,7 +232,7 @@ def start(
             str(log),
             "-o",
             f"-p {port} -h {settings.host} -c shared_buffers={settings.shared_buffers} "
-            f"{options}".strip(),
+            f"-c shared_preload_libraries={PRELOADED} {options}".strip(),
             "start",
             data=data,
         )
