@@ -29,9 +29,9 @@ import pytest
 import uvicorn
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
+from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -262,7 +262,7 @@ def site(stack: LocalStack, fake_auth: tuple[FakeAuth, str]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
+def browser() -> Iterator[Chrome]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
@@ -280,9 +280,7 @@ def person(stack: LocalStack) -> Iterator[User]:
     stack.delete_user(user)
 
 
-def signed_in(
-    browser: WebDriver, site: str, supabase_url: str, stack: LocalStack, user: User
-) -> None:
+def signed_in(browser: Chrome, site: str, supabase_url: str, stack: LocalStack, user: User) -> None:
     """The user signed in to the app on this site: supabase-js's session in localStorage."""
     browser.get(f"{site}/oauth/consent")
     key = f"sb-{httpx.URL(supabase_url).host.split('.')[0]}-auth-token"
@@ -299,14 +297,15 @@ def signed_in(
     )
 
 
-def wait_for(browser: WebDriver, condition: Any) -> Any:
+def wait_for(browser: Chrome, condition: Any) -> Any:
     """Until `condition` holds; if it never does, what the page said and logged."""
     try:
         return WebDriverWait(browser, WAIT_SECONDS).until(condition)
     except TimeoutException:
         status = browser.find_elements(By.ID, "status")
         said = status[0].text if status else "(no status element)"
-        logged = [entry["message"] for entry in browser.get_log("browser")]
+        console = browser.get_log("browser")  # type: ignore[no-untyped-call]  # selenium's own
+        logged = [entry["message"] for entry in console]
         raise AssertionError(
             f"at {browser.current_url}: the page says {said!r}; its console: {logged}"
         ) from None
@@ -328,7 +327,7 @@ def grant_of(db: psycopg.Connection, user: User, client_id: str) -> tuple[Any, .
 
 
 def test_the_user_lets_an_agent_write_and_the_agent_then_can(
-    browser: WebDriver,
+    browser: Chrome,
     site: str,
     fake_auth: tuple[FakeAuth, str],
     stack: LocalStack,
@@ -362,7 +361,7 @@ def test_the_user_lets_an_agent_write_and_the_agent_then_can(
 
 
 def test_read_is_the_default_and_deny_records_nothing(
-    browser: WebDriver,
+    browser: Chrome,
     site: str,
     fake_auth: tuple[FakeAuth, str],
     stack: LocalStack,
@@ -388,7 +387,7 @@ def test_read_is_the_default_and_deny_records_nothing(
 
 
 def test_an_approval_that_stands_goes_straight_back(
-    browser: WebDriver,
+    browser: Chrome,
     site: str,
     fake_auth: tuple[FakeAuth, str],
     stack: LocalStack,
@@ -406,7 +405,7 @@ def test_an_approval_that_stands_goes_straight_back(
 
 
 def test_without_a_session_the_page_asks_to_sign_in_and_without_a_request_says_so(
-    browser: WebDriver, site: str, fake_auth: tuple[FakeAuth, str]
+    browser: Chrome, site: str, fake_auth: tuple[FakeAuth, str]
 ) -> None:
     auth, _ = fake_auth
     authorization_id, _ = pending(auth, "Anyone")

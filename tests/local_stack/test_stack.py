@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -239,3 +240,45 @@ def test_shared_buffers_follow_the_setting_at_every_start(second: LocalStack) ->
         second.start()
     with psycopg.connect(second.db_url) as db:
         assert db.execute("show shared_buffers").fetchone() == (second.settings.shared_buffers,)
+
+
+def test_a_cluster_made_with_postgres_as_superuser_is_refused_then_made_again_by_reset() -> None:
+    """A stack made before it had hosted's roles: `postgres` is its bootstrap superuser, which
+    Postgres cannot demote. `start` says so and names the way out; `reset` makes it again."""
+    settings = second_stack_settings("old-cluster-test", 25441)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    old = LocalStack(settings)
+    user = postgres.run_as(settings)
+    settings.pgdata.mkdir(mode=0o700, parents=True)
+    postgres.chown(settings.state_dir, user)
+    postgres.chown(settings.pgdata, user)
+    password = settings.state_dir / "pw"
+    password.write_text(old.secrets.postgres_password)
+    postgres.chown(password, user)
+    subprocess.run(
+        [
+            postgres.binary("initdb"),
+            "-D",
+            str(settings.pgdata),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={password}",
+        ],
+        user=user,
+        check=True,
+        capture_output=True,
+    )
+    (settings.pgdata / "pg_hba.conf").write_text(postgres.PG_HBA)
+    try:
+        with pytest.raises(StackError, match=r"superuser.*kb-stack reset"):
+            old.start(edge=False)
+        old.reset()
+        with psycopg.connect(old.db_url) as db:
+            assert db.execute(
+                "select rolsuper from pg_roles where rolname = 'postgres'"
+            ).fetchone() == (False,)
+            assert db.execute("select count(*) from public.documents").fetchone() == (0,)
+    finally:
+        old.stop()
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
