@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 
+from knowledge_core.errors import NotFound
 from knowledge_core.settings import Settings
 
 router = APIRouter(prefix="/oauth", tags=["agents"], include_in_schema=False)
@@ -56,19 +57,18 @@ async def consent_page(request: Request) -> Response:
     return Response(page, media_type="text/html; charset=utf-8", headers=_headers(settings))
 
 
-@router.get("/consent.js")
-async def consent_script(request: Request) -> Response:
-    return Response(
-        _file("consent.js"),
-        media_type="text/javascript; charset=utf-8",
-        headers=_headers(request.app.state.settings),
-    )
+# The page's script and style: two files, named here (no path from the request reaches the disk).
+ASSETS = {
+    "consent.js": "text/javascript; charset=utf-8",
+    "consent.css": "text/css; charset=utf-8",
+}
 
 
-@router.get("/consent.css")
-async def consent_style(request: Request) -> Response:
+@router.get("/{name}")
+async def consent_asset(name: str, request: Request) -> Response:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise NotFound(f"no such file: {name}")
     return Response(
-        _file("consent.css"),
-        media_type="text/css; charset=utf-8",
-        headers=_headers(request.app.state.settings),
+        _file(name), media_type=media_type, headers=_headers(request.app.state.settings)
     )

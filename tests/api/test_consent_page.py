@@ -326,30 +326,57 @@ def grant_of(db: psycopg.Connection, user: User, client_id: str) -> tuple[Any, .
     ).fetchone()
 
 
-def test_the_user_lets_an_agent_write_and_the_agent_then_can(
-    browser: Chrome,
-    site: str,
-    fake_auth: tuple[FakeAuth, str],
-    stack: LocalStack,
-    person: User,
-    db: psycopg.Connection,
-) -> None:
+@dataclass
+class ConsentPage:
+    """The page in the browser, its user signed in to the app on the site."""
+
+    browser: Chrome
+    site: str
+    auth: FakeAuth
+
+    def ask(self, name: str, **extra: Any) -> str:
+        """A new agent asks for access; the browser lands on the page. The agent's client id."""
+        authorization_id, client_id = pending(self.auth, name, **extra)
+        self.browser.get(f"{self.site}/oauth/consent?authorization_id={authorization_id}")
+        return client_id
+
+    def shown(self) -> None:
+        wait_for(self.browser, lambda b: b.find_element(By.ID, "consent").is_displayed())
+
+    def answer(self, decision: str, *, access: str | None = None) -> None:
+        """Choose `access` (or keep the default), press Allow or Deny, wait for the redirect."""
+        self.shown()
+        if access is not None:
+            self.browser.find_element(
+                By.CSS_SELECTOR, f"input[name=access][value={access}]"
+            ).click()
+        self.browser.find_element(By.CSS_SELECTOR, f"button[value={decision}]").click()
+        back = "/callback?code=" if decision == "approve" else "error=access_denied"
+        wait_for(self.browser, lambda b: back in b.current_url)
+
+
+@pytest.fixture
+def page(
+    browser: Chrome, site: str, fake_auth: tuple[FakeAuth, str], stack: LocalStack, person: User
+) -> ConsentPage:
     auth, supabase_url = fake_auth
     signed_in(browser, site, supabase_url, stack, person)
-    authorization_id, client_id = pending(auth, "Claude (test)")
-    browser.get(f"{site}/oauth/consent?authorization_id={authorization_id}")
-    wait_for(browser, lambda b: b.find_element(By.ID, "consent").is_displayed())
-    assert browser.find_element(By.ID, "client-name").text == "Claude (test)"
-    assert browser.find_element(By.ID, "user-email").text == person.email
-    assert browser.find_element(By.ID, "scopes").text == "openid email"
+    return ConsentPage(browser, site, auth)
+
+
+def test_the_user_lets_an_agent_write_and_the_agent_then_can(
+    page: ConsentPage, stack: LocalStack, person: User, db: psycopg.Connection
+) -> None:
+    client_id = page.ask("Claude (test)")
+    page.shown()
+    assert page.browser.find_element(By.ID, "client-name").text == "Claude (test)"
+    assert page.browser.find_element(By.ID, "user-email").text == person.email
+    assert page.browser.find_element(By.ID, "scopes").text == "openid email"
     assert grant_of(db, person, client_id) is None
 
-    browser.find_element(By.CSS_SELECTOR, "input[name=access][value=write]").click()
-    browser.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
-    wait_for(browser, lambda b: "/callback?code=" in b.current_url)
-
+    page.answer("approve", access="write")
     assert grant_of(db, person, client_id) == ("write", "Claude (test)")
-    assert auth.decisions[-1] == {"action": "approve", "user": person.id, "origin": site}
+    assert page.auth.decisions[-1] == {"action": "approve", "user": person.id, "origin": page.site}
     # The agent's token, as Supabase Auth would now issue it, acts on that grant.
     agent = stack.access_token(person, client_id=client_id)
     with rest_client(stack, agent) as http:
@@ -361,46 +388,24 @@ def test_the_user_lets_an_agent_write_and_the_agent_then_can(
 
 
 def test_read_is_the_default_and_deny_records_nothing(
-    browser: Chrome,
-    site: str,
-    fake_auth: tuple[FakeAuth, str],
-    stack: LocalStack,
-    person: User,
-    db: psycopg.Connection,
+    page: ConsentPage, person: User, db: psycopg.Connection
 ) -> None:
-    auth, supabase_url = fake_auth
-    signed_in(browser, site, supabase_url, stack, person)
-    reader_request, reader = pending(auth, "Reader")
-    browser.get(f"{site}/oauth/consent?authorization_id={reader_request}")
-    wait_for(browser, lambda b: b.find_element(By.ID, "consent").is_displayed())
-    browser.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
-    wait_for(browser, lambda b: "/callback?code=" in b.current_url)
+    reader = page.ask("Reader")
+    page.answer("approve")
     assert grant_of(db, person, reader) == ("read", "Reader")
-
-    denied_request, denied = pending(auth, "Unwanted")
-    browser.get(f"{site}/oauth/consent?authorization_id={denied_request}")
-    wait_for(browser, lambda b: b.find_element(By.ID, "consent").is_displayed())
-    browser.find_element(By.CSS_SELECTOR, "button[value=deny]").click()
-    wait_for(browser, lambda b: "error=access_denied" in b.current_url)
+    denied = page.ask("Unwanted")
+    page.answer("deny")
     assert grant_of(db, person, denied) is None
-    assert auth.decisions[-1]["action"] == "deny"
+    assert page.auth.decisions[-1]["action"] == "deny"
 
 
 def test_an_approval_that_stands_goes_straight_back(
-    browser: Chrome,
-    site: str,
-    fake_auth: tuple[FakeAuth, str],
-    stack: LocalStack,
-    person: User,
-    db: psycopg.Connection,
+    page: ConsentPage, person: User, db: psycopg.Connection
 ) -> None:
     """Supabase Auth answers the details request with redirect_url when the user consented to
     this client before: the page follows it and asks nothing."""
-    auth, supabase_url = fake_auth
-    signed_in(browser, site, supabase_url, stack, person)
-    authorization_id, client_id = pending(auth, "Known", already_consented=True)
-    browser.get(f"{site}/oauth/consent?authorization_id={authorization_id}")
-    wait_for(browser, lambda b: "/callback?code=auto-approved" in b.current_url)
+    client_id = page.ask("Known", already_consented=True)
+    wait_for(page.browser, lambda b: "/callback?code=auto-approved" in b.current_url)
     assert grant_of(db, person, client_id) is None
 
 

@@ -253,7 +253,7 @@ class Snapshot:
 
 
 def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
-    """Everything the world's people and workspaces hold, read as the superuser (RLS off)."""
+    """Everything the world's people and workspaces hold, read as postgres (RLS bypassed)."""
     users, workspaces = world.user_ids, list(world.workspaces.values())
     docs = {
         str(row[0]): tuple(str(v) if v is not None else None for v in row[1:])

@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import jwt
 import psycopg
@@ -68,17 +69,20 @@ def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
     assert claims["role"] == "anon"
 
 
+def _verified(stack: LocalStack, token: str) -> dict[str, Any]:
+    """The claims of a user token the stack minted, checked as PostgREST checks them."""
+    claims: dict[str, Any] = jwt.decode(
+        token, stack.secrets.jwt_secret, algorithms=["HS256"], audience="authenticated"
+    )
+    return claims
+
+
 def test_user_command_mints_supabase_auth_claims(second: LocalStack) -> None:
     """A first-party session's token, then an agent's, each shaped as Supabase Auth issues it."""
     result = stack_cli(second, "user", "someone@example.com", "--json")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    claims = jwt.decode(
-        printed["access_token"],
-        second.secrets.jwt_secret,
-        algorithms=["HS256"],
-        audience="authenticated",
-    )
+    claims = _verified(second, printed["access_token"])
     assert claims["sub"] == printed["id"]
     assert claims["role"] == "authenticated"
     assert claims["aud"] == "authenticated"  # a string, as GoTrue serialises it
@@ -110,12 +114,7 @@ def test_user_command_mints_an_agents_token_after_its_grant(second: LocalStack) 
     result = stack_cli(second, *agent, "--grant", "read")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    claims = jwt.decode(
-        printed["access_token"],
-        second.secrets.jwt_secret,
-        algorithms=["HS256"],
-        audience="authenticated",
-    )
+    claims = _verified(second, printed["access_token"])
     assert claims["client_id"] == client
     assert claims["scope"] == "openid email"
     assert claims["role"] == "authenticated" and claims["aud"] == "authenticated"
