@@ -280,8 +280,12 @@ def made_for_supabase_admin(settings: StackSettings, secrets: StackSecrets) -> b
     try:
         with psycopg.connect(admin_url(settings, secrets), connect_timeout=10) as conn:
             row = conn.execute("select rolname from pg_roles where oid = 10").fetchone()
-    except psycopg.OperationalError:
-        return False
+    except psycopg.OperationalError as error:
+        # The role is missing, cannot log in, or has another password: not this stack's cluster
+        # as it makes them now. Anything else (not running, too many connections) is no answer.
+        if ADMIN in str(error):
+            return False
+        raise StackError(f"Postgres did not answer as {ADMIN}: {error}") from error
     return row is not None and row[0] == ADMIN
 
 

@@ -356,6 +356,8 @@ class LocalStack:
         authorization server that issues its own, see private.token_settings.knowledge_scopes).
         HS256 uses the project's JWT secret; ES256 the asymmetric key published as JWKS.
         """
+        if client_id is None and scope is not None:
+            raise StackError("Supabase Auth puts a `scope` only in an OAuth client's tokens")
         if client_id is not None:
             client_id = oauth_client_id(client_id)
             self.register_oauth_client(client_id)
@@ -366,7 +368,7 @@ class LocalStack:
                 """insert into auth.sessions (id, user_id, created_at, updated_at, aal,
                                               oauth_client_id, scopes)
                    values (%s, %s, now(), now(), 'aal1', %s, %s)""",
-                (session_id, user.id, client_id, scope if client_id else None),
+                (session_id, user.id, client_id, scope),
             )
         asymmetric = algorithm == "ES256"
         return user_access_token(
