@@ -123,29 +123,31 @@ class FakeAuth:
             return None
         return claims
 
-    def _refusal(self, request: Request) -> Response | None:
-        if self._user(request) is None:
+    def _checked(self, request: Request) -> Response | tuple[dict[str, Any], Authorization]:
+        """What Supabase Auth checks before either endpoint answers: the user's token, the
+        request's Origin (the site's, or none), the authorization. A preflight passes."""
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=self._cors(request))
+        claims = self._user(request)
+        if claims is None:
             return JSONResponse({"msg": "invalid JWT"}, 401, headers=self._cors(request))
         origin = request.headers.get("origin")
         if origin not in (None, self.site_origin):
             return JSONResponse(
                 {"msg": "unauthorized request origin"}, 403, headers=self._cors(request)
             )
-        if request.path_params["authorization_id"] not in self.authorizations:
+        pending = self.authorizations.get(request.path_params["authorization_id"])
+        if pending is None:
             return JSONResponse(
                 {"msg": "authorization not found"}, 404, headers=self._cors(request)
             )
-        return None
+        return claims, pending
 
     async def details(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=204, headers=self._cors(request))
-        refused = self._refusal(request)
-        if refused is not None:
-            return refused
-        claims = self._user(request)
-        assert claims is not None
-        pending = self.authorizations[request.path_params["authorization_id"]]
+        checked = self._checked(request)
+        if isinstance(checked, Response):
+            return checked
+        claims, pending = checked
         if pending.already_consented:
             return JSONResponse(
                 {"redirect_url": f"{pending.redirect_uri}?code=auto-approved"},
@@ -168,15 +170,11 @@ class FakeAuth:
         )
 
     async def consent(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return Response(status_code=204, headers=self._cors(request))
-        refused = self._refusal(request)
-        if refused is not None:
-            return refused
-        claims = self._user(request)
-        assert claims is not None
+        checked = self._checked(request)
+        if isinstance(checked, Response):
+            return checked
+        claims, pending = checked
         action = (await request.json()).get("action")
-        pending = self.authorizations[request.path_params["authorization_id"]]
         self.decisions.append(
             {"action": action, "user": claims["sub"], "origin": request.headers.get("origin")}
         )
