@@ -182,7 +182,7 @@ def run_mcp(
 
     try:
         return door.session(actor.token, work)
-    except Exception as error:  # refused before any tool ran (e.g. 403: no knowledge:read scope)
+    except Exception as error:  # refused before any tool ran (e.g. 401: a revoked session)
         return "connection-refused", False, repr(error), None
 
 

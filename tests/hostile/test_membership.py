@@ -30,7 +30,7 @@ from tests.hostile.conftest import McpAvailability
 from tests.hostile.strategies import Request
 from tests.hostile.support import examples, record, run_mcp, send
 from tests.hostile.world import Actor, Tally
-from tests.support import supabase_client
+from tests.support import agent_token, supabase_client
 
 DOORS = [
     "postgrest match_documents",
@@ -264,13 +264,14 @@ def test_an_agent_cannot_accept_for_its_user(
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         reset_invitation(db, plant)
     assert invite(rest, plant, plant.victim.user.id, "viewer").status_code == 201
+    client = str(uuid.uuid4())
     agent = Actor(
         "victim-agent",
         "victim",
         plant.victim.user,
-        stack.access_token(plant.victim.user, scope="knowledge:write", client_id="victim-agent"),
-        scope="knowledge:write",
-        client_id="victim-agent",
+        agent_token(stack, plant.victim.user, "write", client_id=client),
+        client_id=client,
+        access="write",
     )
     body = {"workspace_id": plant.workspace, "user_id": plant.victim.user.id, "role": "viewer"}
     assert send(rest, agent, Request("POST", "/workspace_members", body=body)).status_code == 403
