@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack
+from tests.support import register_test_models
 
 
 @pytest.fixture(scope="session")
@@ -14,12 +15,14 @@ def stack() -> LocalStack:
     """The local stack, started if it is not running (the same one `make up` starts)."""
     local = LocalStack()
     local.start()
+    register_test_models(local)
     return local
 
 
 @pytest.fixture
 def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
-    """A superuser connection for arranging data and checking what really is in the tables."""
+    """postgres's connection, for arranging data and checking what really is in the tables: what
+    hosted gives a project's owner (RLS bypassed, no superuser), so a test cannot lean on more."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
 
