@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import Metrics, RequestContext
-from api.routes import documents, health, search, uploads, workspaces
+from api.routes import agent_grants, consent, documents, health, search, uploads, workspaces
 from knowledge_core.embeddings import create_embedder
 from knowledge_core.knowledge import Knowledge
 from knowledge_core.logs import configure_logging
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads.router,
         search.router,
         workspaces.router,
+        agent_grants.router,
+        consent.router,
         health.router,
     ):
         app.include_router(router)

@@ -57,8 +57,10 @@ DOCUMENT_COLUMNS = (
 )
 STATUS_COLUMNS = (
     "document_id:id,embedding_status,embedding_error,embedding_model,passages_embedded,"
-    "passages_total,passages_xid"
+    "passages_total"
 )
+PASSAGE_COLUMNS = "chunk_id:id,chunk_index,content,location"
+
 
 # The keys of a chunk's metadata that say where it is in its file (see chunk_sections).
 LOCATION_KEYS = ("page", "pages", "headings")
@@ -169,7 +171,7 @@ class CallerKnowledge:
             },
         )
         row = rows[0]
-        status = self._status(row)
+        status = DocumentStatus.model_validate(row)
         seconds = self.wait_for(document.content, wait)
         status = await self._wait_stored(status, seconds, on_progress)
         return IngestResult(**status.model_dump(), created=row["created"])
@@ -222,8 +224,12 @@ class CallerKnowledge:
             left = deadline - time.monotonic()
             if status.embedding_status != "pending" or left <= 0:
                 short = (status.passages_total or 0) <= SHORT_DOCUMENT_PASSAGES
-                if status.embedding_status == "ready" and short and looked:
-                    recent.add(time.monotonic() - started)
+                if status.embedding_status == "ready" and looked:
+                    # The worker's commit, seen here, is not a write of this caller's: mark one
+                    # after it, so their next reads meet only replicas that have the passages.
+                    await self.rest.rpc("mark_read_point", {})
+                    if short:
+                        recent.add(time.monotonic() - started)
                 return status
             await asyncio.sleep(min(next(pauses), left))
             status = await self.document_status(status.document_id, primary=True)
@@ -237,14 +243,7 @@ class CallerKnowledge:
         )
         if not rows:
             raise NotFound(f"document {document_id} does not exist or is not yours to see")
-        return self._status(rows[0])
-
-    def _status(self, row: dict[str, Any]) -> DocumentStatus:
-        """The status in a row; a ready document's passages are this caller's to read next."""
-        xid = row.get("passages_xid")
-        if row["embedding_status"] == "ready" and xid:
-            self.rest.remember_write(int(xid))
-        return DocumentStatus.model_validate(row)
+        return DocumentStatus.model_validate(rows[0])
 
     async def update_document(
         self,
@@ -271,7 +270,9 @@ class CallerKnowledge:
                 raise Forbidden(f"you may read document {document_id} but not change it")
             if changes.content is not None:
                 seconds = self.wait_for(changes.content, wait)
-                await self._wait_stored(self._status(updated[0]), seconds, on_progress)
+                await self._wait_stored(
+                    DocumentStatus.model_validate(updated[0]), seconds, on_progress
+                )
         return await self.get_document(document_id)
 
     async def delete_document(self, document_id: UUID) -> None:
@@ -327,21 +328,20 @@ class CallerKnowledge:
         return [_hit(r, score=r["similarity"]) for r in rows]
 
     async def get_document(self, document_id: UUID) -> DocumentDetail:
+        """The document and its passages from one statement: two requests could read the
+        document before the worker's commit and its passages after it."""
         rows, _ = await self.rest.select(
             "documents",
-            {"id": f"eq.{document_id}", "select": f"{DOCUMENT_COLUMNS},content,sections"},
+            {
+                "id": f"eq.{document_id}",
+                "select": f"{DOCUMENT_COLUMNS},content,sections,"
+                f"passages:document_chunks({PASSAGE_COLUMNS})",
+                "passages.order": "chunk_index",
+            },
         )
         if not rows:
             raise NotFound(f"document {document_id} does not exist or is not yours to see")
-        chunks, _ = await self.rest.select(
-            "document_chunks",
-            {
-                "document_id": f"eq.{document_id}",
-                "select": "chunk_id:id,chunk_index,content,location",
-                "order": "chunk_index",
-            },
-        )
-        return DocumentDetail.model_validate({**rows[0], "passages": chunks})
+        return DocumentDetail.model_validate(rows[0])
 
     async def list_documents(
         self,

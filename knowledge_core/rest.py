@@ -216,10 +216,17 @@ class CallerRest:
         )
         return dict(rows[0])
 
-    def remember_write(self, xid: int) -> None:
-        """A transaction this caller's later reads must see (the worker's, which wrote the
-        passages they waited for): replicas answer them only once they have replayed it."""
-        self._pool.last_writes.remember(self.caller.user_id, xid)
+    async def upsert(self, table: str, row: dict[str, Any], on_conflict: str) -> dict[str, Any]:
+        """Insert, or update the row with the same `on_conflict` columns (what supabase-js's
+        `upsert` sends): only the columns in `row` are written."""
+        rows = await self._send(
+            "POST",
+            f"/{table}",
+            params={"on_conflict": on_conflict},
+            json=row,
+            headers={"Prefer": "resolution=merge-duplicates,return=representation"},
+        )
+        return dict(rows[0])
 
     async def update(
         self, table: str, filters: dict[str, str], values: dict[str, Any]

@@ -1,21 +1,28 @@
 """Shared fixtures: the running embedded stack, and people with real tokens.
 
 Every test that asks for the stack, however indirectly (a fixture that needs a fixture that needs
-it), is marked `services` (a module may mark its own too); the others are the fast tier, `make
-test-unit` (`-m "not services"`), which starts nothing."""
+it), is marked `services`, and so is every test in two folders: tests/hostile (its verdicts count
+the attacks made on the stack) and tests/local_stack (some start stacks of their own). The others
+are the fast tier, `make test-unit` (`-m "not services"`), which starts nothing."""
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from local_stack.stack import LocalStack
+from tests.support import register_test_models
+
+SERVICE_FOLDERS = {"hostile", "local_stack"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
     for item in items:
-        if "stack" in getattr(item, "fixturenames", ()):
+        folder = item.path.relative_to(tests).parts[0]
+        if "stack" in getattr(item, "fixturenames", ()) or folder in SERVICE_FOLDERS:
             item.add_marker(pytest.mark.services)
 
 
@@ -24,12 +31,14 @@ def stack() -> LocalStack:
     """The local stack, started if it is not running (the same one `make up` starts)."""
     local = LocalStack()
     local.start()
+    register_test_models(local)
     return local
 
 
 @pytest.fixture
 def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
-    """A superuser connection for arranging data and checking what really is in the tables."""
+    """postgres's connection, for arranging data and checking what really is in the tables: what
+    hosted gives a project's owner (RLS bypassed, no superuser), so a test cannot lean on more."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
 

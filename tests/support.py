@@ -131,6 +131,24 @@ def world(stack: LocalStack, db: psycopg.Connection) -> Iterator[World]:
         db.execute("delete from public.workspaces where id = %s", (workspace,))
 
 
+def agent_token(
+    stack: LocalStack,
+    user: User,
+    access: str | None,
+    *,
+    client_id: str | None = None,
+    algorithm: str = "HS256",
+    expires_in: int = 3600,
+) -> str:
+    """A token of an OAuth client (an agent) as Supabase Auth's OAuth server issues it (scope
+    "openid email", the client's id), after `user` granted that client `access` ("read" or
+    "write", recorded as the consent page records it; None: no grant)."""
+    client = client_id or str(uuid.uuid4())
+    if access is not None:
+        stack.grant_agent(user, client, access)
+    return stack.access_token(user, client_id=client, algorithm=algorithm, expires_in=expires_in)
+
+
 def forged_token(stack: LocalStack, user: User) -> str:
     """The user's real claims, signed with a secret that is not the project's."""
     claims = jwt.decode(stack.access_token(user), options={"verify_signature": False})
@@ -165,6 +183,31 @@ def supabase_client(stack: LocalStack, token: str | None) -> Client:
     return client
 
 
+# Embedding models the tests write documents of, registered by the project owner as a deployment
+# registers its own (documents of an unregistered model are refused).
+TEST_MODELS = (
+    "test-model",
+    "some-older-model",
+    "other-model",
+    "fake-384",  # tests/langchain (Python)
+    "langchain-js-hash-384",  # tests/langchain/js
+    "claim-test-model",
+)
+
+
+def register_model(db: psycopg.Connection, model: str) -> None:
+    """As the project owner: documents of `model` may be written (no graph is built)."""
+    db.execute(
+        "insert into private.embedding_models (model) values (%s) on conflict do nothing", (model,)
+    )
+
+
+def register_test_models(stack: LocalStack) -> None:
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        for model in TEST_MODELS:
+            register_model(conn, model)
+
+
 def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     """`kb-stack ARGS` as a user runs it, with this stack's settings in the environment."""
     settings = {
@@ -186,8 +229,11 @@ def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]
 @contextmanager
 def replay_paused(stack: LocalStack) -> Iterator[None]:
     """Every replica of `stack` stops replaying the primary's WAL until the block ends: a replica
-    surely behind every write made meanwhile, whatever the machine's speed."""
-    urls = [replica.db_url(stack.secrets) for replica in stack.replicas()]
+    surely behind every write made meanwhile, whatever the machine's speed.
+
+    As the cluster's superuser: pausing replay is the platform's control (Supabase's, on
+    hosted), which `postgres` does not have."""
+    urls = [replica.admin_db_url(stack.secrets) for replica in stack.replicas()]
     for url in urls:
         with psycopg.connect(url, autocommit=True) as replica:
             replica.execute("select pg_wal_replay_pause()")

@@ -5,7 +5,7 @@
 --   * A document is readable by its owner and by every member of its workspace.
 --   * It is added by its owner, privately or into a workspace they own or edit; changed by its
 --     owner and the workspace's owners and editors; viewers only read.
---   * An agent (a token with a `client_id`) deletes only documents it created, whatever scope
+--   * An agent (a token with a `client_id`) deletes only documents it created, whatever access
 --     the user granted it.
 --   * anon gets nothing: there is no public knowledge.
 -- Other triggers on documents: the model registry's (50_embedding_models.sql) and the
@@ -86,13 +86,9 @@ create table public.documents (
   -- where they are. Null for plain text. Checked against the text by a trigger (below).
   sections jsonb check (jsonb_typeof(sections) = 'array' and pg_column_size(sections) <= 1048576),
   -- Set by the worker's functions and the passages' trigger, never by a client: how many of the
-  -- current text's passages are embedded (null until the worker has chunked it), ...
+  -- current text's passages are embedded (null until the worker has chunked it) of how many.
   passages_embedded integer check (passages_embedded >= 0),
   passages_total integer check (passages_total >= 0),
-  -- ... and the transaction that wrote the passages there are now. A reader that waited for
-  -- `ready` sends it back as X-Kb-After-Xid, so a read replica answers it only once it has
-  -- replayed them (95_request_checks.sql: read your own writes).
-  passages_xid xid8,
   -- The same text stored twice in the same place is the same document.
   constraint documents_same_content_once unique nulls not distinct (owner_id, workspace_id, content_hash)
 );
@@ -112,8 +108,6 @@ comment on column public.documents.passages_embedded is
   'Passages of the current text embedded so far (set by the database).';
 comment on column public.documents.passages_total is
   'Passages the current text makes (set by the database; null until known).';
-comment on column public.documents.passages_xid is
-  'The transaction that wrote the current passages (for read-your-writes on replicas).';
 
 -- Metadata filters (`metadata @> '{"lang": "en"}'`); jsonb_path_ops is smaller and faster than the
 -- default opclass for containment, which is the only operator the API uses.
@@ -213,7 +207,6 @@ begin
     end if;
     new.passages_embedded := null;
     new.passages_total := null;
-    new.passages_xid := null;
   elsif new.content is not null
         and (new.content_hash is distinct from old.content_hash
              or new.sections is distinct from old.sections
@@ -270,12 +263,14 @@ create trigger documents_propagate_scope
 -- client's to write.
 -- content_hash stays writable for callers that write their passages themselves without text.
 alter table public.documents enable row level security;
-revoke all on public.documents from anon, authenticated;
+revoke all on public.documents from anon, authenticated, service_role;
 grant select, delete on public.documents to authenticated;
 grant insert (id, owner_id, workspace_id, title, source, category, metadata, content_hash,
   embedding_model, content, sections) on public.documents to authenticated;
 grant update (workspace_id, title, source, category, metadata, content_hash, content, sections)
   on public.documents to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.documents to service_role;
 
 create policy "Documents are readable by their owner and workspace members"
   on public.documents for select to authenticated

@@ -65,10 +65,12 @@ begin
     into new.owner_id, new.workspace_id, new.embedding_model, new.category, new.metadata
   from public.documents d
   where d.id = new.document_id;
+  -- A missing document is refused exactly as one the caller may not write (RLS's own words and
+  -- code, 403): otherwise 409 for "no such id" against 403 for "someone else's" would tell
+  -- which ids exist.
   if not found then
-    raise foreign_key_violation using
-      message = format('document %s does not exist', new.document_id),
-      hint = 'Create the document before adding its chunks.';
+    raise insufficient_privilege using
+      message = 'new row violates row-level security policy for table "document_chunks"';
   end if;
   return new;
 end
@@ -87,12 +89,14 @@ create trigger document_chunks_copy_scope
 -- ---------------------------------------------------------------------------------------------
 -- Clients write the text, vector, position and location; the scope columns are the triggers'.
 alter table public.document_chunks enable row level security;
-revoke all on public.document_chunks from anon, authenticated;
+revoke all on public.document_chunks from anon, authenticated, service_role;
 grant select, delete on public.document_chunks to authenticated;
 grant insert (document_id, chunk_index, content, embedding, location) on public.document_chunks
   to authenticated;
 grant update (chunk_index, content, embedding, location) on public.document_chunks
   to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.document_chunks to service_role;
 
 -- Both arms of the OR are index conditions. `workspace_id in (select ...)` would be a hashed
 -- SubPlan, which the planner can only apply as a filter: every RLS-restricted read of the

@@ -13,7 +13,7 @@
 -- returns the existing document instead of a copy, so a client may retry freely; if that
 -- document had failed to embed, writing its text again asks for another try (the text trigger,
 -- 30_documents.sql). Returns the document's status, so a caller can tell at once whether it must
--- wait for it (`pending`) and, once `ready`, which transaction wrote its passages.
+-- wait for it (`pending`).
 create function public.ingest_document(
   title text,
   content text,
@@ -30,8 +30,7 @@ returns table (
   embedding_error text,
   embedding_model text,
   passages_embedded integer,
-  passages_total integer,
-  passages_xid xid8
+  passages_total integer
 )
 language plpgsql
 volatile
@@ -56,7 +55,7 @@ begin
   if new_id is not null then
     return query
       select d.id, true, d.embedding_status, d.embedding_error, d.embedding_model,
-             d.passages_embedded, d.passages_total, d.passages_xid
+             d.passages_embedded, d.passages_total
       from public.documents d where d.id = new_id;
     return;
   end if;
@@ -72,8 +71,7 @@ begin
   end if;
   return query
     select existing.id, false, existing.embedding_status, existing.embedding_error,
-           existing.embedding_model, existing.passages_embedded, existing.passages_total,
-           existing.passages_xid;
+           existing.embedding_model, existing.passages_embedded, existing.passages_total;
 end
 $$;
 comment on function public.ingest_document is

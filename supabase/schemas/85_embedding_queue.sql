@@ -111,7 +111,7 @@ create trigger documents_queue_embedding_on_update
 
 -- Passages written for a document by anyone allowed to write them (a client writing chunks
 -- itself, LangChain with its vectors, the worker) are its passages now: the document is ready,
--- leaves the queue, counts them, and records this transaction as the one that wrote them. A
+-- leaves the queue and counts them. A
 -- worker still holding a claim on it finds the claim gone and writes nothing.
 create function private.passages_written()
 returns trigger
@@ -122,16 +122,14 @@ as $$
 begin
   update public.documents d
      set embedding_status = 'ready', embedding_error = null,
-         passages_total = n.passages, passages_embedded = n.passages,
-         passages_xid = pg_current_xact_id()
+         passages_total = n.passages, passages_embedded = n.passages
     from (select w.document_id,
                  (select count(*)::integer from public.document_chunks c
                    where c.document_id = w.document_id) as passages
             from (select distinct document_id from written) w) n
    where d.id = n.document_id
      -- complete_embedding_work has said all this already: no second row version.
-     and (d.embedding_status <> 'ready' or d.passages_total is distinct from n.passages
-          or d.passages_xid is distinct from pg_current_xact_id());
+     and (d.embedding_status <> 'ready' or d.passages_total is distinct from n.passages);
   delete from private.embedding_queue q
    where q.document_id in (select distinct w.document_id from written w);
   return null;
@@ -457,14 +455,13 @@ begin
   end if;
 
   delete from public.document_chunks c where c.document_id = document_id;
-  -- The passages' model comes from their document (copy_document_scope_to_chunk). The counts and
-  -- the transaction are the passages' trigger's to record too (passages_written, above); said
-  -- here, in the one update, it has nothing left to change.
+  -- The passages' model comes from their document (copy_document_scope_to_chunk). The counts
+  -- are the passages' trigger's to record too (passages_written, above); said here, in the one
+  -- update, it has nothing left to change.
   update public.documents d
      set embedding_model = model, embedding_status = 'ready', embedding_error = null,
          passages_total = jsonb_array_length(chunks),
-         passages_embedded = jsonb_array_length(chunks),
-         passages_xid = pg_current_xact_id()
+         passages_embedded = jsonb_array_length(chunks)
    where d.id = document_id;
   insert into public.document_chunks (document_id, chunk_index, content, embedding, location)
   select document_id, (item.ordinality - 1)::integer, item.value ->> 'content',

@@ -8,6 +8,7 @@
 --   * the token's audience and issuer;
 --   * the token's session still exists (signed-out sessions end at once, on every door);
 --   * on a read replica, the caller's own last write is visible (read your writes);
+--   * no count drawn from the planner's statistics;
 --   * the caller's write rate;
 --   * response headers saying which server answered, and the write's transaction id.
 
@@ -40,19 +41,9 @@ revoke execute on function private.refuse_token(text, text, text) from public;
 -- ---------------------------------------------------------------------------------------------
 -- PostgREST verifies a token's signature and expiry but, as configured on Supabase, not its
 -- audience or issuer: a token minted for another purpose with the same key would pass. Supabase
--- Auth issues user tokens with aud "authenticated" and iss "<project URL>/auth/v1"; refuse others.
--- The issuer is deployment-specific: set it once per project (the local stack does this itself):
---   update private.token_settings set issuer = 'https://<ref>.supabase.co/auth/v1';
--- While it is null, only the audience is checked. The one row is written by the migration that
--- follows the baseline.
-create table private.token_settings (
-  singleton boolean primary key default true check (singleton),
-  audience text not null default 'authenticated',
-  issuer text
-);
-comment on table private.token_settings is
-  'One row: the aud every user token must carry, and the iss (when set).';
-
+-- Auth issues user tokens with aud "authenticated" and iss "<project URL>/auth/v1"; refuse others
+-- (the expected values: private.token_settings, 10_caller_token.sql). While the issuer is null,
+-- only the audience is checked.
 create function private.check_token_claims()
 returns void
 language plpgsql
@@ -90,7 +81,8 @@ revoke execute on function private.check_token_claims() from public;
 -- ---------------------------------------------------------------------------------------------
 -- An access token stays cryptographically valid until it expires, even after its user signs out
 -- (Supabase Auth deletes the session row) or an admin revokes the session. PostgREST cannot know
--- that by itself; this check refuses tokens whose session is gone.
+-- that by itself; this check refuses tokens whose session is gone, and user tokens that name no
+-- session at all.
 -- On a read replica a sign-out arrives after the replay lag (milliseconds here), so a token
 -- signed out that instant may still read there that long; writes always meet the primary, which
 -- refuses it at once. A sign-in arrives late too: a replica that has not replayed past the
@@ -111,8 +103,16 @@ declare
   session text := claims ->> 'session_id';
   issued timestamptz;
 begin
-  if session is null or (select auth.role()) <> 'authenticated' then
+  if (select auth.role()) is distinct from 'authenticated' then
     return;
+  end if;
+  -- Supabase Auth puts a session in every user token it issues (sign-ins, refreshes, anonymous
+  -- users, its OAuth server's tokens). A token without one could never be signed out, so it is
+  -- not taken: otherwise it would skip this check for ever.
+  if session is null then
+    perform private.refuse_token(
+      'session_required', 'the token names no session (session_id); sign in again',
+      'no session');
   end if;
   if session !~ '^[0-9a-fA-F-]{36}$'
      or not exists (select 1 from auth.sessions s where s.id = session::uuid) then
@@ -136,6 +136,36 @@ begin
 end
 $$;
 revoke execute on function private.check_session_is_live() from public;
+
+-- ---------------------------------------------------------------------------------------------
+-- Counts come from the caller's rows, never from the planner
+-- ---------------------------------------------------------------------------------------------
+-- Postgres estimates a filter's rows from pg_statistic, gathered over every tenant's rows, and
+-- RLS does not stand in the way: `=`, `<`, `<=` on uuid, text and timestamptz are leakproof, so
+-- the estimate of `owner_id <= x` sees every owner. PostgREST hands that estimate to the caller
+-- for `Prefer: count=planned`, and for `count=estimated` past max-rows: a stranger could learn
+-- another tenant's volume, bisect their user id, list the models in use or the spread of their
+-- titles (tests/hostile/test_statistics.py). API roles get exact counts only, which RLS filters.
+-- service_role sees every row anyway; the planner's figure is its to have.
+create function private.check_count_preference()
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  prefer text := nullif(current_setting('request.headers', true), '')::json ->> 'prefer';
+begin
+  if prefer ~* 'count\s*=\s*(planned|estimated)'
+     and coalesce((select auth.role()), 'anon') in ('anon', 'authenticated') then
+    perform private.refuse_read(
+      'count_not_allowed',
+      'Prefer: count=planned and count=estimated are refused here: the planner''s estimates '
+      || 'are drawn from every tenant''s rows; ask for count=exact', 400);
+  end if;
+end
+$$;
+revoke execute on function private.check_count_preference() from public;
 
 -- ---------------------------------------------------------------------------------------------
 -- Per-user write rate limits
@@ -178,8 +208,10 @@ declare
   used integer;
   retry_after integer;
 begin
+  -- mark_read_point (below) stores nothing: it is not a write to limit.
   if caller is null or (select auth.role()) = 'service_role'
-     or current_setting('transaction_read_only') = 'on' then
+     or current_setting('transaction_read_only') = 'on'
+     or current_setting('request.path', true) = '/rpc/mark_read_point' then
     return;
   end if;
   select writes_per_minute into allowed from private.rate_limits;
@@ -220,15 +252,24 @@ revoke execute on function private.check_request_rate() from public;
 -- checks above read replicated tables (token_settings, auth.sessions) and write nothing there.
 --
 -- A replica replays the primary's WAL a little later; a caller who wrote and reads at once could
--- miss their own write there. Every read-write request answers with `X-Kb-Write-Xid`, the id of
--- its transaction (xid8, never reused). A caller that sends it back as `X-Kb-After-Xid` on a read
--- is answered only by a database whose snapshot already shows that transaction as finished; a
--- replica that has not replayed it yet refuses with 412 `replica_behind`, and the caller reads
--- from the primary instead (`X-Kb-Read-From: primary`, which the gateway routes there). The
--- primary never refuses: it has every finished transaction. Why a transaction id, not a WAL
--- position (LSN): a request cannot know the LSN of its own commit record, which is written after
--- its last statement; "is this xid visible to my snapshot" is the exact question, asked of the
--- same snapshot machinery the search then uses.
+-- miss their own write there. Every read-write request of a signed-in user answers with
+-- `X-Kb-Write-Xid`: that user's own write number (1, 2, 3, ...), counted in
+-- private.write_marks in the same transaction as the write. A caller that sends it back as
+-- `X-Kb-After-Xid` on a read is answered only by a database that already holds that number for
+-- them, so it has the write too; a replica that has not replayed it yet refuses with 412
+-- `replica_behind`, and the caller reads from the primary instead (`X-Kb-Read-From: primary`,
+-- which the gateway routes there). The primary never refuses. The number is the caller's own:
+-- the transaction id it used to be told them how busy the whole database was. A user's writes
+-- take their numbers in commit order (the row lock is held to the end of the transaction), so a
+-- larger number covers the smaller ones.
+
+-- One row per user who wrote: the number of their latest write. Logged, so replicas have it.
+create table private.write_marks (
+  user_id uuid primary key references auth.users (id) on delete cascade,
+  writes bigint not null
+);
+comment on table private.write_marks is
+  'Per user, how many writes they made through PostgREST: read-your-writes on replicas.';
 
 -- 412 (or 400), PostgREST's way (SQLSTATE PGRST sets status and body), naming the header.
 create function private.refuse_read(code text, message text, status integer)
@@ -262,27 +303,28 @@ begin
   if wanted is null then
     return;
   end if;
-  if wanted !~ '^[0-9]{1,19}$' then
+  if wanted !~ '^[0-9]{1,18}$' then
     perform private.refuse_read(
-      'invalid_header', 'X-Kb-After-Xid must be a transaction id (digits), as X-Kb-Write-Xid gave it',
+      'invalid_header', 'X-Kb-After-Xid must be a write number (digits), as X-Kb-Write-Xid gave it',
       400);
   end if;
-  -- The primary has every finished transaction: nothing to wait for there.
+  -- The primary has every finished write: nothing to wait for there.
   if not pg_is_in_recovery() then
     return;
   end if;
-  if not pg_visible_in_snapshot(wanted::xid8, pg_current_snapshot()) then
+  if coalesce((select m.writes from private.write_marks m where m.user_id = (select auth.uid())),
+              0) < wanted::bigint then
     perform private.refuse_read(
       'replica_behind',
-      format('this replica has not yet replayed transaction %s (X-Kb-After-Xid)', wanted), 412);
+      format('this replica has not yet replayed your write %s (X-Kb-After-Xid)', wanted), 412);
   end if;
 end
 $$;
 revoke execute on function private.check_read_after_write() from public;
 
 -- Response headers every request gets: which kind of server answered it (read from the server
--- itself, so tests and operators see where a request really ran), and, for read-write requests,
--- the id of the transaction a later read must see.
+-- itself, so tests and operators see where a request really ran), and, for a signed-in user's
+-- read-write request, the number of this write that a later read must see.
 create function private.tell_the_caller()
 returns void
 language plpgsql
@@ -293,15 +335,40 @@ declare
   -- PostgREST wants an array of objects with one key each.
   headers jsonb := jsonb_build_array(jsonb_build_object(
     'X-Kb-Served-By', case when pg_is_in_recovery() then 'replica' else 'primary' end));
+  caller uuid := (select auth.uid());
+  written bigint;
 begin
-  if current_setting('transaction_read_only') = 'off' then
+  if current_setting('transaction_read_only') = 'off' and caller is not null then
+    insert into private.write_marks as m (user_id, writes) values (caller, 1)
+    on conflict (user_id) do update set writes = m.writes + 1
+    returning m.writes into written;
     headers := headers || jsonb_build_array(
-      jsonb_build_object('X-Kb-Write-Xid', pg_current_xact_id()::text));
+      jsonb_build_object('X-Kb-Write-Xid', written::text));
   end if;
   perform set_config('response.headers', headers::text, true);
 end
 $$;
 revoke execute on function private.tell_the_caller() from public;
+
+-- A read-write request that changes nothing itself, for a caller who saw a commit that was not
+-- theirs and must keep seeing it: the edge, once the embedding worker has made a document it
+-- waited for ready (the worker's transaction counts no user's writes). The answer's
+-- X-Kb-Write-Xid (tell_the_caller) is a write number committed after what the caller saw, and a
+-- replica replays commits in order: one that has the number has the passages too.
+create function public.mark_read_point()
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  return;
+end
+$$;
+comment on function public.mark_read_point is
+  'Answers with X-Kb-Write-Xid: later reads that send it see everything the caller has seen.';
+revoke execute on function public.mark_read_point() from public, anon;
+grant execute on function public.mark_read_point() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
 -- The hook
@@ -319,6 +386,7 @@ begin
   perform private.check_token_claims();
   perform private.check_session_is_live();
   perform private.check_read_after_write();
+  perform private.check_count_preference();
   perform private.check_request_rate();
   perform private.tell_the_caller();
 end

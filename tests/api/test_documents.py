@@ -257,13 +257,13 @@ def test_a_written_document_is_searchable_when_answered(
     assert created.json()["embedding_status"] == "ready"
     document = created.json()["document_id"]
     row = db.execute(
-        "select d.content, d.embedding_status, d.passages_xid is not null, "
+        "select d.content, d.embedding_status, "
         "exists (select 1 from private.embedding_queue q where q.document_id = d.id), "
         "(select count(*) from public.document_chunks c where c.document_id = d.id) "
         "from public.documents d where d.id = %s",
         (document,),
     ).fetchone()
-    assert row == (text, "ready", True, False, 1)
+    assert row == (text, "ready", False, 1)
     hits = search(api, team.alice_token, "Where do herons stand?", k=3)
     assert document in {h["document_id"] for h in hits}
     changed = api.patch(

@@ -196,7 +196,7 @@ def _chunk(document: str, **overrides: Any) -> dict[str, Any]:
 
 
 def _doc(**overrides: Any) -> dict[str, Any]:
-    return {"title": "t", "content_hash": "f" * 64, "embedding_model": "m", **overrides}
+    return {"title": "t", "content_hash": "f" * 64, "embedding_model": "test-model", **overrides}
 
 
 WRITE_CASES: list[tuple[str, str, Any, int, str, str]] = [
@@ -226,12 +226,22 @@ WRITE_CASES: list[tuple[str, str, Any, int, str, str]] = [
         "NaN not allowed",
     ),
     (
+        # Refused as a document of someone else's is (tests/hostile/test_oracles.py).
         "chunk of a missing document",
         "document_chunks",
         lambda d: _chunk("00000000-0000-0000-0000-000000000000"),
-        409,
-        "23503",
-        "does not exist",
+        403,
+        "42501",
+        "row-level security",
+    ),
+    (
+        # Only the project owner adds models (private.embedding_models); nothing is registered.
+        "document of an unregistered embedding model",
+        "documents",
+        lambda d: _doc(embedding_model="made-up-model"),
+        400,
+        "22023",
+        'embedding model "made-up-model" is not registered',
     ),
     (
         "metadata that is not an object",
@@ -367,3 +377,26 @@ def test_a_layout_that_fits_is_kept_and_new_text_drops_it(
         assert changed.status_code == 204, changed.text
     row = db.execute("select sections from public.documents where id = %s", (document,))
     assert row.fetchone() == (None,)
+
+
+def test_no_writer_adds_a_model_to_the_registry(
+    stack: LocalStack, db: psycopg.Connection, author: tuple[User, str, str]
+) -> None:
+    """Every door that names a model refuses an unregistered one (ingest_document names none:
+    its documents are the project's model's), and the registry, which every unfiltered search of
+    a large caller walks model by model, stays the owner's list."""
+    _, token, _ = author
+    registry = "select array_agg(model order by model) from private.embedding_models"
+    before = db.execute(registry).fetchone()
+    vector = [0.05] * 384
+    attempts = [
+        ("/documents", _doc(embedding_model="writer-made-model")),
+        ("/vector_store", {"content": "x", "embedding": vector, "embedding_model": "vs-model"}),
+        ("/vector_store", {"content": "y", "metadata": {"embedding_model": "meta-model"}}),
+    ]
+    with rest_client(stack, token) as http:
+        for path, body in attempts:
+            response = http.post(path, json=body)
+            assert response.status_code == 400, (path, response.text)
+            assert "is not registered" in response.json()["message"], response.text
+    assert db.execute(registry).fetchone() == before

@@ -17,7 +17,7 @@ import pytest
 
 from local_stack.stack import LocalStack
 from samples.vectors import unit_vector, vector_literal
-from tests.support import World, insert_chunk, rows_of, supabase_client, world
+from tests.support import World, agent_token, insert_chunk, rows_of, supabase_client, world
 
 # Contents of the chunks added to each document: the word repeated ranks higher.
 EXTRA = {"P": ("{w} one", "{w} {w} two"), "S": ("{w} three", "{w} {w} {w}"), "X": ("{w} four",)}
@@ -51,9 +51,10 @@ def words(stack: LocalStack, db: psycopg.Connection) -> Iterator[tuple[World, st
 
 def token_of(stack: LocalStack, w: World, actor: str) -> str:
     if actor == "read_only_agent":
-        return stack.access_token(w.owner, scope="knowledge:read", client_id="reader")
+        return agent_token(stack, w.owner, "read")
     if actor == "unscoped_agent":
-        return stack.access_token(w.owner, scope="profile", client_id="stranger-app")
+        # An agent its user never let in: no grant.
+        return agent_token(stack, w.owner, None)
     user = {"owner": w.owner, "editor": w.editor, "viewer": w.viewer, "stranger": w.stranger}
     return stack.access_token(user[actor])
 

@@ -85,8 +85,9 @@ def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
     _edit(
         copy,
         "30_documents.sql",
-        "  passages_xid xid8,\n",
-        "  passages_xid xid8,\n  language text check (char_length(language) <= 20),\n",
+        "  passages_total integer check (passages_total >= 0),\n",
+        "  passages_total integer check (passages_total >= 0),\n"
+        "  language text check (char_length(language) <= 20),\n",
     )
     _edit(
         copy,

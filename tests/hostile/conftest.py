@@ -7,6 +7,7 @@ database is mocked, so what these tests see is what an attacker would see.
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from knowledge_mcp import create_server, http_app
 from local_stack.stack import LocalStack
 from tests.api.conftest import edge_settings
 from tests.hostile.support import MCP_TOOLS, McpDoor, loopback_socket, served
+from tests.support import register_test_models
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,7 @@ def stack() -> LocalStack:
     local = LocalStack()
     if not all(local.running().values()):
         local.start()
+    register_test_models(local)
     return local
 
 
@@ -81,3 +84,14 @@ def mcp(stack: LocalStack, portal: BlockingPortal) -> Iterator[McpDoor]:
             stack.delete_user(user)
         assert names >= MCP_TOOLS, f"the MCP server lacks tools {sorted(MCP_TOOLS - names)}"
         yield door
+
+
+@pytest.fixture(scope="module")
+def rest(stack: LocalStack) -> Iterator[httpx.Client]:
+    """Raw PostgREST through the gateway: the project key, and each actor's token per request."""
+    with httpx.Client(
+        base_url=f"{stack.settings.api_url}/rest/v1",
+        headers={"apikey": stack.anon_key},
+        timeout=30,
+    ) as client:
+        yield client

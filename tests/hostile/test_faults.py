@@ -7,11 +7,11 @@ concurrent clients. The fault schedule: warm up, stop PostgREST, restart it, wai
 serve again, stop Postgres, restart it, wait again, run on a little. The app is never restarted.
 
 Afterwards, once the stack's embedding worker (on the main stack's model) has caught up, read as
-the superuser: every acknowledged document (201/200: searchable; 202: stored, being embedded)
-is there, those acknowledged ready with exactly the passage count the API reported; every
-document at all has every passage its text makes (an ingest cut off mid-flight left nothing, or
-everything); the edge answered 503 while a part was down, never another 5xx; and after each
-restart it served writes and searches again.
+postgres (RLS bypassed): every acknowledged document (201/200: searchable; 202: stored, being
+embedded) is there, those acknowledged ready with exactly the passage count the API reported;
+every document at all has every passage its text makes (an ingest cut off mid-flight left
+nothing, or everything); the edge answered 503 while a part was down, never another 5xx; and
+after each restart it served writes and searches again.
 """
 
 import asyncio

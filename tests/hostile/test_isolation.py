@@ -12,7 +12,6 @@ HOSTILE_EXAMPLES to scale every test's example count (default 1.0).
 """
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +21,7 @@ import httpx2
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from postgrest.exceptions import APIError
 
@@ -40,7 +39,15 @@ from tests.hostile.strategies import (
     text,
     write_kind,
 )
-from tests.hostile.support import McpDoor, record, recording_supabase
+from tests.hostile.support import (
+    McpDoor,
+    examples,
+    floor,
+    record,
+    recording_supabase,
+    run_mcp,
+    send,
+)
 from tests.hostile.world import (
     Actor,
     Tally,
@@ -51,29 +58,6 @@ from tests.hostile.world import (
     leaks_in,
     snapshot,
 )
-
-# The verdicts (attempts made, no leaks) count the attacks on the stack: they need it too.
-pytestmark = pytest.mark.services
-
-
-SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
-
-
-def examples(n: int) -> settings:
-    """Bounded, reproducible: the same attacks on every run, no example database."""
-    return settings(
-        max_examples=max(1, int(n * SCALE)),
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-    )
-
-
-def floor(n: int) -> int:
-    """Attempts a test must at least make: one per example (shrinking only adds)."""
-    return max(1, int(n * SCALE))
 
 
 @pytest.fixture(scope="module")
@@ -93,29 +77,6 @@ def world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
 def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
-
-
-@pytest.fixture(scope="module")
-def rest(stack: LocalStack) -> Iterator[httpx.Client]:
-    """Raw PostgREST through the gateway: the project key, and each actor's token per request."""
-    with httpx.Client(
-        base_url=f"{stack.settings.api_url}/rest/v1",
-        headers={"apikey": stack.anon_key},
-        timeout=30,
-    ) as client:
-        yield client
-
-
-# -- raw PostgREST ------------------------------------------------------------------------------
-def send(rest: httpx.Client, actor: Actor, request: Request) -> httpx.Response:
-    """The request as the actor: the project's anon key (the gateway wants one) and their JWT."""
-    return rest.request(
-        request.method,
-        request.path,
-        params=tuple(request.params),
-        json=request.body,
-        headers={**request.headers, "Authorization": f"Bearer {actor.token}"},
-    )
 
 
 def judge_rest(world: World, actor: Actor, request: Request, response: httpx.Response) -> list[str]:
@@ -149,6 +110,30 @@ def test_doors_serve_what_the_actor_may_read(
     assert found.status_code == 200 and mine.secret in found.text
     _, ok, text, _ = run_mcp(mcp, ana, "search_knowledge_base", {**wanted, "limit": 10})
     assert ok and mine.secret in text, text
+
+
+def test_each_agent_reads_exactly_what_its_users_grant_opens(
+    world: World, rest: httpx.Client, edge: TestClient
+) -> None:
+    """Agents' tokens (Supabase Auth's shape: client_id, "openid email") through PostgREST and
+    the API: a read or write grant opens its user's documents; no grant, a revoked grant,
+    another user's grant of the same client, or a grant the agent tried to give itself, none.
+    And an agent sees no grant but its own."""
+    agents = [a for a in world.actors if a.client_id is not None]
+    assert {a.access for a in agents} == {"read", "write", None}
+    for actor in agents:
+        readable = {d.id for d in world.docs if world.can_read(actor, d)}
+        assert bool(readable) == (actor.access is not None), actor.name
+        direct = send(rest, actor, Request("GET", "/documents", [("select", "id")]))
+        assert direct.status_code == 200, direct.text
+        assert {row["id"] for row in direct.json()} == readable, actor.name
+        listed = edge.get("/v1/documents", headers=bearer(actor.token), params={"limit": 100})
+        assert listed.status_code == 200, listed.text
+        assert {d["id"] for d in listed.json()["items"]} == readable, actor.name
+        grants = send(rest, actor, Request("GET", "/agent_grants", [("select", "client_id")]))
+        assert grants.status_code == 200, grants.text
+        expected = [{"client_id": actor.client_id}] if actor.access is not None else []
+        assert grants.json() == expected, actor.name
 
 
 def test_the_detector_fires_when_rls_is_bypassed(
@@ -651,33 +636,6 @@ def mcp_call(draw: st.DrawFn, world: World, *, writes: bool) -> tuple[Actor, str
             arguments["metadata"] = draw(metadata_probe(world))
         return actor, kind, arguments
     return actor, kind, {"document_id": doc.id}
-
-
-def run_mcp(
-    door: McpDoor, actor: Actor, tool: str, arguments: dict[str, Any]
-) -> tuple[str, bool, str, Any]:
-    """(status, ok, text, structured) of one call on a fresh connection with the actor's token."""
-
-    async def work(client: Any) -> tuple[str, bool, str, Any]:
-        if tool == "resource":
-            try:
-                read = await client.read_resource(f"kb://documents/{arguments['document_id']}")
-            except Exception as error:  # the SDK raises the server's refusal as MCPError
-                return "resource-error", False, str(error), None
-            text = json.dumps([c.model_dump(mode="json") for c in read.contents])
-            return "resource-ok", True, text, None
-        result = await client.call_tool(tool, arguments)
-        text = json.dumps([c.model_dump(mode="json") for c in result.content])
-        structured = result.structured_content
-        text += json.dumps(structured, default=str)
-        if result.is_error:
-            return "tool-error", False, text, None
-        return "tool-ok", True, text, structured
-
-    try:
-        return door.session(actor.token, work)
-    except Exception as error:  # refused before any tool ran (e.g. 403: no knowledge:read scope)
-        return "connection-refused", False, repr(error), None
 
 
 @given(data=st.data())

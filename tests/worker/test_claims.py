@@ -308,10 +308,6 @@ def test_progress_is_written_on_the_document_while_the_claim_holds(
     assert db.execute(progress, (document,)).fetchone() == (64, 130, "pending")
     assert complete(worker_db, document, mine["lease_token"], "the one passage") is True
     assert db.execute(progress, (document,)).fetchone() == (1, 1, "ready")
-    xid = db.execute(
-        "select passages_xid is not null from public.documents where id = %s", (document,)
-    )
-    assert xid.fetchone() == (True,)
 
 
 def test_a_reconnecting_worker_gives_back_its_claims_at_once(

@@ -36,8 +36,52 @@ ALTER TABLE "public"."documents"
 ALTER TABLE "public"."documents"
   ADD COLUMN "passages_total" integer;
 
-ALTER TABLE "public"."documents"
-  ADD COLUMN "passages_xid" xid8;
+CREATE OR REPLACE FUNCTION private.check_request_rate()
+  RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path TO ''
+  AS $function$
+declare
+  caller uuid := (select auth.uid());
+  current_window timestamptz := date_trunc('minute', now());
+  allowed integer;
+  used integer;
+  retry_after integer;
+begin
+  -- mark_read_point (below) stores nothing: it is not a write to limit.
+  if caller is null or (select auth.role()) = 'service_role'
+     or current_setting('transaction_read_only') = 'on'
+     or current_setting('request.path', true) = '/rpc/mark_read_point' then
+    return;
+  end if;
+  select writes_per_minute into allowed from private.rate_limits;
+
+  insert into private.request_counts as r (user_id, window_start, requests)
+  values (caller, current_window, 1)
+  on conflict (user_id, window_start) do update set requests = r.requests + 1
+  returning r.requests into used;
+  -- Now and then, forget finished windows.
+  if random() < 0.01 then
+    delete from private.request_counts where window_start < current_window - interval '2 minutes';
+  end if;
+
+  if used > allowed then
+    retry_after := greatest(1, ceil(extract(epoch from
+      current_window + interval '1 minute' - clock_timestamp()))::integer);
+    -- SQLSTATE PGRST: PostgREST answers with this status, headers and JSON body.
+    raise sqlstate 'PGRST' using
+      message = json_build_object(
+        'code', 'rate_limited',
+        'message', format('more than %s writes in a minute', allowed),
+        'details', null,
+        'hint', format('retry after %s seconds', retry_after))::text,
+      detail = json_build_object(
+        'status', 429,
+        'headers', json_build_object('Retry-After', retry_after::text))::text;
+  end if;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION private.claim_embedding_work (
   model         text,
@@ -160,14 +204,13 @@ begin
   end if;
 
   delete from public.document_chunks c where c.document_id = document_id;
-  -- The passages' model comes from their document (copy_document_scope_to_chunk). The counts and
-  -- the transaction are the passages' trigger's to record too (passages_written, above); said
-  -- here, in the one update, it has nothing left to change.
+  -- The passages' model comes from their document (copy_document_scope_to_chunk). The counts
+  -- are the passages' trigger's to record too (passages_written, above); said here, in the one
+  -- update, it has nothing left to change.
   update public.documents d
      set embedding_model = model, embedding_status = 'ready', embedding_error = null,
          passages_total = jsonb_array_length(chunks),
-         passages_embedded = jsonb_array_length(chunks),
-         passages_xid = pg_current_xact_id()
+         passages_embedded = jsonb_array_length(chunks)
    where d.id = document_id;
   insert into public.document_chunks (document_id, chunk_index, content, embedding, location)
   select document_id, (item.ordinality - 1)::integer, item.value ->> 'content',
@@ -191,16 +234,14 @@ CREATE OR REPLACE FUNCTION private.passages_written()
 begin
   update public.documents d
      set embedding_status = 'ready', embedding_error = null,
-         passages_total = n.passages, passages_embedded = n.passages,
-         passages_xid = pg_current_xact_id()
+         passages_total = n.passages, passages_embedded = n.passages
     from (select w.document_id,
                  (select count(*)::integer from public.document_chunks c
                    where c.document_id = w.document_id) as passages
             from (select distinct document_id from written) w) n
    where d.id = n.document_id
      -- complete_embedding_work has said all this already: no second row version.
-     and (d.embedding_status <> 'ready' or d.passages_total is distinct from n.passages
-          or d.passages_xid is distinct from pg_current_xact_id());
+     and (d.embedding_status <> 'ready' or d.passages_total is distinct from n.passages);
   delete from private.embedding_queue q
    where q.document_id in (select distinct w.document_id from written w);
   return null;
@@ -326,7 +367,6 @@ begin
     end if;
     new.passages_embedded := null;
     new.passages_total := null;
-    new.passages_xid := null;
   elsif new.content is not null
         and (new.content_hash is distinct from old.content_hash
              or new.sections is distinct from old.sections
@@ -493,8 +533,7 @@ CREATE OR REPLACE FUNCTION public.ingest_document (
     embedding_error   text,
     embedding_model   text,
     passages_embedded integer,
-    passages_total    integer,
-    passages_xid      xid8
+    passages_total    integer
   )
   LANGUAGE plpgsql
   SET search_path TO ''
@@ -518,7 +557,7 @@ begin
   if new_id is not null then
     return query
       select d.id, true, d.embedding_status, d.embedding_error, d.embedding_model,
-             d.passages_embedded, d.passages_total, d.passages_xid
+             d.passages_embedded, d.passages_total
       from public.documents d where d.id = new_id;
     return;
   end if;
@@ -534,12 +573,23 @@ begin
   end if;
   return query
     select existing.id, false, existing.embedding_status, existing.embedding_error,
-           existing.embedding_model, existing.passages_embedded, existing.passages_total,
-           existing.passages_xid;
+           existing.embedding_model, existing.passages_embedded, existing.passages_total;
 end
 $function$;
 
 REVOKE ALL ON FUNCTION "public"."ingest_document"(text, text, text, text, jsonb, uuid, jsonb) FROM PUBLIC, "anon";
+
+CREATE OR REPLACE FUNCTION public.mark_read_point()
+  RETURNS void
+  LANGUAGE plpgsql
+  SET search_path TO ''
+  AS $function$
+begin
+  return;
+end
+$function$;
+
+REVOKE ALL ON FUNCTION "public"."mark_read_point"() FROM PUBLIC, "anon";
 
 ALTER TABLE "public"."documents"
   ADD CONSTRAINT "documents_passages_embedded_check" CHECK ((passages_embedded >= 0));
@@ -567,8 +617,6 @@ COMMENT ON COLUMN "public"."documents"."passages_embedded" IS 'Passages of the c
 
 COMMENT ON COLUMN "public"."documents"."passages_total" IS 'Passages the current text makes (set by the database; null until known).';
 
-COMMENT ON COLUMN "public"."documents"."passages_xid" IS 'The transaction that wrote the current passages (for read-your-writes on replicas).';
-
 COMMENT ON COLUMN "public"."documents"."sections" IS 'How content divides into its file''s sections: [{"chars": n, "page": p} | {"chars": n, "headings": [...]}], joined by blank lines; null for plain text.';
 
 COMMENT ON FUNCTION "private"."claim_embedding_work"(text, integer, integer, text) IS 'Lease due documents of one model for embedding (embedding worker only).';
@@ -581,6 +629,8 @@ COMMENT ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, j
   'Chunks ranked by full-text and semantic search fused with RRF, among those the caller may read.';
 
 COMMENT ON FUNCTION "public"."ingest_document"(text, text, text, text, jsonb, uuid, jsonb) IS 'Store a document''s text (and its file''s layout) for embedding; returns the existing one for a retry.';
+
+COMMENT ON FUNCTION "public"."mark_read_point"() IS 'Answers with X-Kb-Write-Xid: later reads that send it see everything the caller has seen.';
 
 REVOKE ALL ON FUNCTION "private"."claim_embedding_work"(text, integer, integer, text) FROM PUBLIC;
 
@@ -639,6 +689,14 @@ REVOKE ALL ON FUNCTION "public"."ingest_document"(text, text, text, text, jsonb,
 GRANT EXECUTE ON FUNCTION "public"."ingest_document"(text, text, text, text, jsonb, uuid, jsonb) TO "postgres";
 
 GRANT EXECUTE ON FUNCTION "public"."ingest_document"(text, text, text, text, jsonb, uuid, jsonb) TO "service_role";
+
+GRANT EXECUTE ON FUNCTION "public"."mark_read_point"() TO "authenticated";
+
+REVOKE ALL ON FUNCTION "public"."mark_read_point"() FROM "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."mark_read_point"() TO "postgres";
+
+GRANT EXECUTE ON FUNCTION "public"."mark_read_point"() TO "service_role";
 
 REVOKE ALL ("sections") ON TABLE "public"."documents" FROM "authenticated";
 
