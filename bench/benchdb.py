@@ -20,7 +20,7 @@ from psycopg import sql
 
 from bench.env import StackEnv
 from bench.vectors import copy_chunks
-from local_stack import postgres, schema
+from local_stack import postgres
 from local_stack.processes import pid_alive
 
 PREFIX = "kb_bench_"
@@ -52,9 +52,9 @@ def scratch_database(env: StackEnv, progress: Callable[[str], None]) -> Iterator
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
         progress(f"scratch database {name}: platform objects and migrations")
-        env.stack.lay_platform(database=name)
+        env.stack.database.lay_platform(database=name)
         url = postgres.url(env.stack.settings, env.stack.secrets, name)
-        env.stack.supabase_cli("migration", "up", db_url=url)
+        env.stack.database.supabase_cli("migration", "up", db_url=url)
         yield url
     finally:
         with psycopg.connect(env.db_url, autocommit=True) as admin:
@@ -86,12 +86,12 @@ def kept_database(
     url = postgres.url(env.stack.settings, env.stack.secrets, name)
     if exists is None:
         progress(f"kept database {name}: platform objects and migrations (kept after the run)")
-        env.stack.lay_platform(database=name)
+        env.stack.database.lay_platform(database=name)
     else:
         progress(f"kept database {name}: reused, applying migrations added since")
-        if schema.adopt_squashed_history(env.stack, url):
+        if env.stack.database.adopt_squashed_history(url):
             progress(f"kept database {name}: history from before the baseline recorded as it")
-    env.stack.supabase_cli("migration", "up", db_url=url)
+    env.stack.database.supabase_cli("migration", "up", db_url=url)
     yield url, exists is None
 
 

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from local_stack.processes import StackError
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 
 
 class StackNotRunning(RuntimeError):
@@ -26,7 +27,7 @@ class StackEnv:
 
     def edge_environment(self) -> dict[str, str]:
         """Settings for an edge process of our own (knowledge_core.settings names)."""
-        return self.stack.edge_environment()
+        return self.stack.services.edge_environment()
 
 
 def discover(*, need_api: bool, log: Callable[[str], None]) -> StackEnv:

@@ -39,7 +39,7 @@ from bench.timing import LoadRun, closed_loop
 from bench.vectors import copy_chunks
 from knowledge_core.embeddings.base import LOCAL_MODEL as MODEL_NAME
 from knowledge_core.embeddings.local import LocalEmbedder
-from local_stack.stack import User
+from local_stack.users import User
 
 QUERY = "how do I read a configuration file with sections and defaults"
 Call = Callable[[], Awaitable[None]]

@@ -105,7 +105,7 @@ def _groups(stack: LocalStack, parts: tuple[str, ...]) -> list[CpuGroup]:
     pids: dict[str, int | None] = {name: stack.pids()[name] for name in parts}
     pids["postgrest (primary)"] = postgrest.daemon(s).pid()
     datas = {"postgres (primary)": s.pgdata}
-    for replica in stack.replicas():
+    for replica in stack.database.replicas():
         pids[f"postgrest ({replica.name})"] = postgrest.daemon(s, replica.rest).pid()
         datas[f"postgres ({replica.name})"] = replica.data
     groups = [CpuGroup(name, pid) for name, pid in pids.items() if pid is not None]
@@ -155,7 +155,7 @@ def lag_sampler(stack: LocalStack) -> Iterator[list[float]]:
                 samples.append(float(ms) if isinstance(ms, int | float) else 0.0)
 
     thread = threading.Thread(target=sample, daemon=True)
-    if stack.replicas():
+    if stack.database.replicas():
         thread.start()
     try:
         yield samples
@@ -272,7 +272,7 @@ def _measure(stack: LocalStack, profile: Profile, report: Report) -> dict[str, A
     copy_chunks(stack.db_url, str(row[0]), space.sample(profile.edge_rows))
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         db.execute("analyze public.document_chunks")
-    (replica,) = stack.replicas()
+    (replica,) = stack.database.replicas()
     replicas.wait_for_replay(replica, stack.secrets)
 
     vector = [float(x) for x in space.sample(1)[0]]

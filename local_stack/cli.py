@@ -57,14 +57,15 @@ def _print_status(stack: LocalStack, output: str) -> None:
     elif output == "json":
         print(
             json.dumps(
-                {**env, "running": stack.running(), "replicas": stack.replica_status()}, indent=2
+                {**env, "running": stack.running(), "replicas": stack.database.replica_status()},
+                indent=2,
             )
         )
     else:
         width = max(map(len, env))
         for name, up in stack.running().items():
             print(f"{name:>{width}}: {'running' if up else 'stopped'}")
-        for replica in stack.replica_status():
+        for replica in stack.database.replica_status():
             print(f"{replica['name']:>{width}}: {_describe_replica(replica)}")
         for key, value in env.items():
             print(f"{key:>{width}}: {value}")
@@ -168,10 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _db(stack: LocalStack, args: argparse.Namespace) -> int:
     if args.db_command == "drift":
-        difference = schema.drift(stack).difference
+        difference = schema.drift(stack.database).difference
         print("\n".join(difference) if difference else "no drift: the migrations build the schemas")
         return 1 if difference else 0
-    written = schema.write_migration(stack, args.name)
+    written = schema.write_migration(stack.database, args.name)
     if written.path is None:
         print("no difference: the migrations already build what supabase/schemas/ states")
         return 0
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(token)
         elif args.command == "advisors":
-            result = stack.supabase_cli(
+            result = stack.database.supabase_cli(
                 "db", "advisors", "--type", "all", "--fail-on", args.fail_on, check=False
             )
             print(result.stdout, end="")

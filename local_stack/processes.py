@@ -5,11 +5,16 @@ if it is alive and its command line still names the expected program.
 """
 
 import contextlib
+import hashlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +22,11 @@ from pathlib import Path
 
 class StackError(RuntimeError):
     """A stack operation failed for a reason the user can act on; the message says which."""
+
+
+def log(message: str) -> None:
+    """What the stack is doing, on stderr (stdout is for what a command prints as its answer)."""
+    print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
 
 
 def port_is_open(host: str, port: int) -> bool:
@@ -122,4 +132,25 @@ def pid_alive(pid: int) -> bool:
     try:
         return state.read_text().split(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, IndexError):
+        return False
+
+
+def restart_if_reconfigured(daemon: Daemon, config: bytes = b"") -> None:
+    """Stop a running daemon started with other settings (replicas added or removed change the
+    gateway's routes and the edge's SEARCH_VIA_GET) or another `config` file's content, so that
+    starting it applies the new ones. Only a digest is kept: the environment holds keys."""
+    state = json.dumps(sorted(daemon.env.items())).encode() + config
+    digest = hashlib.sha256(state).hexdigest()
+    record = daemon.pid_file.with_suffix(".env-digest")
+    if daemon.pid() is not None and (not record.exists() or record.read_text() != digest):
+        daemon.stop()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(digest)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own URL)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
         return False

@@ -26,38 +26,32 @@ from local_stack import catalog, postgres
 from local_stack.processes import StackError, pid_alive
 
 if TYPE_CHECKING:
-    from local_stack.stack import LocalStack
+    from local_stack.database import Database
 
 SCRATCH_PREFIX = "kb_scratch_"
 
-# The migrations squashed into the baseline, which restates their final state object for object:
-# a database whose history ends with the last of them holds exactly what the baseline and the
-# rows after it make (adopt_squashed_history).
-LAST_SQUASHED_VERSION = "20261203001000"
-BASELINE_VERSIONS = ("20261206000100", "20261206000200")
+
+def schema_files(database: "Database") -> list[Path]:
+    return sorted((database.settings.supabase_dir / "schemas").glob("*.sql"))
 
 
-def schema_files(stack: "LocalStack") -> list[Path]:
-    return sorted((stack.settings.supabase_dir / "schemas").glob("*.sql"))
-
-
-def migration_files(stack: "LocalStack") -> list[Path]:
-    return sorted((stack.settings.supabase_dir / "migrations").glob("*.sql"))
+def migration_files(database: "Database") -> list[Path]:
+    return sorted((database.settings.supabase_dir / "migrations").glob("*.sql"))
 
 
 @contextmanager
-def scratch_database(stack: "LocalStack", label: str) -> Iterator[str]:
+def scratch_database(database: "Database", label: str) -> Iterator[str]:
     """A new database on the stack's Postgres with the platform objects laid; its URL. Dropped
     afterwards, whatever happens (one left by a killed process is dropped by the next call)."""
     name = f"{SCRATCH_PREFIX}{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(stack.db_url, autocommit=True) as admin:
+    with psycopg.connect(database.url, autocommit=True) as admin:
         _drop_orphans(admin)
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
-        stack.lay_platform(database=name)
-        yield postgres.url(stack.settings, stack.secrets, name)
+        database.lay_platform(database=name)
+        yield postgres.url(database.settings, database.secrets, name)
     finally:
-        with psycopg.connect(stack.db_url, autocommit=True) as admin:
+        with psycopg.connect(database.url, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
@@ -74,19 +68,19 @@ def _drop_orphans(admin: psycopg.Connection) -> None:
             )
 
 
-def apply_migrations(stack: "LocalStack", url: str) -> None:
-    stack.supabase_cli("migration", "up", db_url=url)
+def apply_migrations(database: "Database", url: str) -> None:
+    database.supabase_cli("migration", "up", db_url=url)
 
 
-def apply_schemas(stack: "LocalStack", url: str) -> None:
-    files = schema_files(stack)
+def apply_schemas(database: "Database", url: str) -> None:
+    files = schema_files(database)
     if not files:
-        raise StackError(f"no schema files in {stack.settings.supabase_dir / 'schemas'}")
-    database = url.rsplit("/", 1)[1]
+        raise StackError(f"no schema files in {database.settings.supabase_dir / 'schemas'}")
+    name = url.rsplit("/", 1)[1]
     # One session for all, as a migration is one: 01_pgvector.sql loads pgvector for the files
     # after it (a function's `set hnsw.*` needs it).
     arguments = [argument for file in files for argument in ("-f", str(file))]
-    postgres.psql(stack.settings, stack.secrets, *arguments, database=database)
+    postgres.psql(database.settings, database.secrets, *arguments, database=name)
 
 
 @dataclass(frozen=True)
@@ -101,13 +95,13 @@ class Drift:
         return catalog.difference(self.migrations, self.schemas, ("migrations", "schemas"))
 
 
-def drift(stack: "LocalStack") -> Drift:
+def drift(database: "Database") -> Drift:
     with (
-        scratch_database(stack, "migrations") as migrated,
-        scratch_database(stack, "schemas") as declared,
+        scratch_database(database, "migrations") as migrated,
+        scratch_database(database, "schemas") as declared,
     ):
-        apply_migrations(stack, migrated)
-        apply_schemas(stack, declared)
+        apply_migrations(database, migrated)
+        apply_schemas(database, declared)
         return Drift(catalog.describe_url(migrated), catalog.describe_url(declared))
 
 
@@ -121,25 +115,27 @@ class NewMigration:
     unexpressed: list[str]
 
 
-def write_migration(stack: "LocalStack", name: str) -> NewMigration:
+def write_migration(database: "Database", name: str) -> NewMigration:
     """The difference from the migrations to the schemas, as a new migration named `name`."""
     if not name.replace("_", "").isalnum() or not name.islower():
         raise StackError(f"a migration name is lowercase letters, digits and _: {name!r}")
     with (
-        scratch_database(stack, "migrations") as migrated,
-        scratch_database(stack, "schemas") as declared,
+        scratch_database(database, "migrations") as migrated,
+        scratch_database(database, "schemas") as declared,
     ):
-        apply_migrations(stack, migrated)
-        apply_schemas(stack, declared)
-        statements = diff_sql(stack, migrated, declared)
+        apply_migrations(database, migrated)
+        apply_schemas(database, declared)
+        statements = diff_sql(database, migrated, declared)
         if not statements:
             return NewMigration(None, [])
-        path = stack.settings.supabase_dir / "migrations" / f"{_next_version(stack)}_{name}.sql"
+        path = (
+            database.settings.supabase_dir / "migrations" / f"{_next_version(database)}_{name}.sql"
+        )
         path.write_text(
-            _HEADER.format(name=name) + pgvector_preamble(stack, statements) + statements
+            _HEADER.format(name=name) + pgvector_preamble(database, statements) + statements
         )
         # The proof: the migrations, now with this one, reach the schemas' catalog.
-        apply_migrations(stack, migrated)
+        apply_migrations(database, migrated)
         left = catalog.difference(
             catalog.describe_url(migrated),
             catalog.describe_url(declared),
@@ -160,13 +156,13 @@ _SETS_PGVECTOR_OPTION = re.compile(r"\bSET\s+\"?(hnsw|ivfflat)\.", re.IGNORECASE
 PGVECTOR_CHECK = "01_pgvector.sql"
 
 
-def pgvector_preamble(stack: "LocalStack", statements: str) -> str:
+def pgvector_preamble(database: "Database", statements: str) -> str:
     """supabase/schemas/01_pgvector.sql when `statements` set a pgvector option: a non-superuser
     may set hnsw.* only once pgvector's library is loaded in the session, and a migration may be
     the first statement of its session (that file says why). '' otherwise."""
     if not _SETS_PGVECTOR_OPTION.search(statements):
         return ""
-    check = (stack.settings.supabase_dir / "schemas" / PGVECTOR_CHECK).read_text()
+    check = (database.settings.supabase_dir / "schemas" / PGVECTOR_CHECK).read_text()
     return (
         f"-- pgvector checked and loaded first: supabase/schemas/{PGVECTOR_CHECK}, written by\n"
         f"-- `kb-stack db diff` because this migration sets a pgvector option.\n{check}\n"
@@ -177,9 +173,9 @@ _SESSION_SETTING = "SET local check_function_bodies = off;"
 _NOTICE_SIGNS = ("│", "▲", "●", "◆", "■", "└", "┌", "╭", "╰")
 
 
-def diff_sql(stack: "LocalStack", source: str, target: str) -> str:
+def diff_sql(database: "Database", source: str, target: str) -> str:
     """The statements that turn `source`'s schema into `target`'s ('' when they agree)."""
-    result = stack.supabase_cli("db", "diff", "--from", source, "--to", target, remote=False)
+    result = database.supabase_cli("db", "diff", "--from", source, "--to", target, remote=False)
     text = result.stdout.strip()
     # The differ may open with a boxed notice on stdout (object kinds it does not manage, e.g.
     # the cluster's parameter ACL), each line marked by a box-drawing sign: not SQL.
@@ -193,35 +189,11 @@ def diff_sql(stack: "LocalStack", source: str, target: str) -> str:
     return text + "\n" if meaningful else ""
 
 
-def _next_version(stack: "LocalStack") -> str:
+def _next_version(database: "Database") -> str:
     """A UTC timestamp, as `supabase migration new` names files; later than every migration even
     when this machine's clock is behind the one that wrote the last."""
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    latest = max((p.name.split("_", 1)[0] for p in migration_files(stack)), default="")
+    latest = max((p.name.split("_", 1)[0] for p in migration_files(database)), default="")
     if latest:
         now = max(now, datetime.strptime(latest, "%Y%m%d%H%M%S") + timedelta(seconds=1))
     return now.strftime("%Y%m%d%H%M%S")
-
-
-def adopt_squashed_history(stack: "LocalStack", url: str) -> bool:
-    """A database migrated before the squash: its history names the squashed migrations, which
-    `supabase migration up` refuses to go past. If it ends with the last of them (so it holds
-    what the baseline and its rows make), record the baseline as applied instead, so `migration
-    up` applies what came after. True if the history was changed."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        exists = conn.execute(
-            "select to_regclass('supabase_migrations.schema_migrations') is not null"
-        ).fetchone()
-        if not exists or not exists[0]:
-            return False
-        versions = [
-            row[0]
-            for row in conn.execute(
-                "select version from supabase_migrations.schema_migrations order by version"
-            ).fetchall()
-        ]
-    if not versions or versions[-1] != LAST_SQUASHED_VERSION:
-        return False
-    stack.supabase_cli("migration", "repair", "--status", "reverted", *versions, db_url=url)
-    stack.supabase_cli("migration", "repair", "--status", "applied", *BASELINE_VERSIONS, db_url=url)
-    return True

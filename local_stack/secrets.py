@@ -12,6 +12,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from local_stack.tokens import api_key
+
 
 def _new_signing_key() -> dict[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
@@ -62,6 +64,14 @@ class StackSecrets:
             json.dump(merged, out, indent=2)
         temporary.replace(path)
         return cls(**merged)
+
+    @property
+    def anon_key(self) -> str:
+        return api_key(self.jwt_secret, "anon")
+
+    @property
+    def service_role_key(self) -> str:
+        return api_key(self.jwt_secret, "service_role")
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half of the signing key, as a JWKS entry."""

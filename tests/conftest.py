@@ -57,7 +57,8 @@ def replica_stack(stack: LocalStack) -> Iterator[LocalStack]:
     shutil.rmtree(settings.state_dir, ignore_errors=True)
     local = LocalStack(settings)
     local.start(edge=False, replicas=1)
-    local.worker(embedder_url=stack.embedder_url).start()
+    register_test_models(local)
+    local.services.worker(embedder_url=stack.embedder_url).start()
     yield local
     local.stop()
     shutil.rmtree(settings.state_dir, ignore_errors=True)

@@ -15,7 +15,8 @@ import numpy as np
 import psycopg
 
 from local_stack.settings import REPO_ROOT
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import unit_vector, vector_literal
 from supabase import Client, ClientOptions, create_client
 
@@ -233,7 +234,7 @@ def replay_paused(stack: LocalStack) -> Iterator[None]:
 
     As the cluster's superuser: pausing replay is the platform's control (Supabase's, on
     hosted), which `postgres` does not have."""
-    urls = [replica.admin_db_url(stack.secrets) for replica in stack.replicas()]
+    urls = [replica.admin_db_url(stack.secrets) for replica in stack.database.replicas()]
     for url in urls:
         with psycopg.connect(url, autocommit=True) as replica:
             replica.execute("select pg_wal_replay_pause()")

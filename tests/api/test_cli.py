@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from local_stack.settings import REPO_ROOT
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.files import encrypt_pdf, make_docx, make_pdf
 from tests.support import make_user
 

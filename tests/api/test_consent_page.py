@@ -39,7 +39,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from api.main import create_app
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import edge_settings
 from tests.support import make_user, rest_client
 

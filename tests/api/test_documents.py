@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer, settled
 from tests.support import make_user, rows_of, supabase_client
 

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 
 from local_stack.settings import REPO_ROOT
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import make_user
 
 DEADLINE_SECONDS = 180.0  # for the worker; a bound, never a timed assertion
@@ -43,7 +44,7 @@ def _api_process(stack: LocalStack, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO_ROOT,
-        env={**os.environ, **stack.edge_environment(), "LOG_LEVEL": "WARNING"},
+        env={**os.environ, **stack.services.edge_environment(), "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

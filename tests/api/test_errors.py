@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from local_stack import postgres, postgrest
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import unit_vector
 from tests.api.conftest import bearer, edge_settings
 from tests.support import insert_chunk, insert_document, make_user

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.files import (
     encrypt_pdf,
     flate_bomb_pdf,

@@ -6,7 +6,7 @@ from local_stack.stack import LocalStack
 
 
 def test_db_advisors_report_nothing_at_warn_or_above(stack: LocalStack) -> None:
-    result = stack.supabase_cli(
+    result = stack.database.supabase_cli(
         "db",
         "advisors",
         "--type",

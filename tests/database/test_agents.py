@@ -13,7 +13,8 @@ import jwt
 import psycopg
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import agent_token, make_user, rest_client
 
 

@@ -7,7 +7,8 @@ import httpx
 import psycopg
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import make_user, rest_client
 
 GOOD = [0.05] * 384

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 
 from knowledge_core import limits
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import make_user
 
 QUERY = "[" + ",".join(["0.05"] * 384) + "]"

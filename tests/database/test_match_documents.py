@@ -12,7 +12,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import unit_vector, with_similarity
 from tests.support import (
     insert_chunk,

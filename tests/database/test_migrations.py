@@ -8,13 +8,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from local_stack import postgres, schema
+from local_stack import postgres
+from local_stack.database import BASELINE_VERSIONS, LAST_SQUASHED_VERSION
 from local_stack.stack import LocalStack
 
 MIGRATIONS = sorted(p.name for p in Path("supabase/migrations").glob("*.sql"))
 # Two of the squashed migrations' versions: the first and the last.
-SQUASHED = ["20261126000100", schema.LAST_SQUASHED_VERSION]
-BASELINE = list(zip(schema.BASELINE_VERSIONS, ("baseline", "rows_and_role_settings"), strict=True))
+SQUASHED = ["20261126000100", LAST_SQUASHED_VERSION]
+BASELINE = list(zip(BASELINE_VERSIONS, ("baseline", "rows_and_role_settings"), strict=True))
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def empty_database(stack: LocalStack, db: psycopg.Connection) -> Iterator[str]:
     name = f"migration_check_{uuid.uuid4().hex[:8]}"
     db.execute(f'create database "{name}"')
     try:
-        stack.lay_platform(database=name)
+        stack.database.lay_platform(database=name)
         yield postgres.url(stack.settings, stack.secrets, database=name)
     finally:
         db.execute(f'drop database "{name}" with (force)')
@@ -33,18 +34,18 @@ def test_migrations_apply_once_then_report_up_to_date(
 ) -> None:
     # The baseline (supabase/schemas/ as a migration), its rows, and what followed.
     assert MIGRATIONS[:2] == [f"{version}_{name}.sql" for version, name in BASELINE]
-    first = stack.supabase_cli("migration", "up", db_url=empty_database)
+    first = stack.database.supabase_cli("migration", "up", db_url=empty_database)
     applied = [
         line.removeprefix("Applying migration ").removesuffix("...")
         for line in (first.stderr + first.stdout).splitlines()
         if line.startswith("Applying migration")
     ]
     assert applied == MIGRATIONS
-    second = stack.supabase_cli("migration", "up", db_url=empty_database)
+    second = stack.database.supabase_cli("migration", "up", db_url=empty_database)
     output = second.stderr + second.stdout
     assert "database is up to date." in output  # "Remote database ..." since CLI 3.x
     assert "Applying" not in output
-    listed = stack.supabase_cli("migration", "list", db_url=empty_database)
+    listed = stack.database.supabase_cli("migration", "list", db_url=empty_database)
     for name in MIGRATIONS:
         assert name.split("_", 1)[0] in listed.stdout
 
@@ -104,34 +105,34 @@ def test_a_database_migrated_before_the_baseline_is_recorded_as_the_baseline(
         path = f"supabase/migrations/{version}_{name}.sql"
         postgres.psql(stack.settings, stack.secrets, "-f", path, database=database)
     # (The CLI makes the history table; the squashed names then replace what it recorded.)
-    stack.supabase_cli(
+    stack.database.supabase_cli(
         "migration",
         "repair",
         "--status",
         "applied",
-        *schema.BASELINE_VERSIONS,
+        *BASELINE_VERSIONS,
         db_url=empty_database,
     )
     _record_history(empty_database, SQUASHED)
-    refused = stack.supabase_cli("migration", "up", db_url=empty_database, check=False)
+    refused = stack.database.supabase_cli("migration", "up", db_url=empty_database, check=False)
     assert refused.returncode != 0
     assert "Remote migration versions not found" in refused.stdout + refused.stderr
 
-    assert schema.adopt_squashed_history(stack, empty_database)
+    assert stack.database.adopt_squashed_history(empty_database)
 
-    assert _history(empty_database) == list(schema.BASELINE_VERSIONS)
-    later = stack.supabase_cli("migration", "up", db_url=empty_database)
+    assert _history(empty_database) == list(BASELINE_VERSIONS)
+    later = stack.database.supabase_cli("migration", "up", db_url=empty_database)
     applied = [line for line in (later.stderr + later.stdout).splitlines() if "Applying" in line]
     assert len(applied) == len(MIGRATIONS) - len(BASELINE)
     assert _history(empty_database) == [name.split("_", 1)[0] for name in MIGRATIONS]
-    assert not schema.adopt_squashed_history(stack, empty_database)
+    assert not stack.database.adopt_squashed_history(empty_database)
 
 
 def test_a_database_that_stopped_before_the_last_squashed_migration_is_left_alone(
     stack: LocalStack, empty_database: str
 ) -> None:
-    stack.supabase_cli("migration", "up", db_url=empty_database)
+    stack.database.supabase_cli("migration", "up", db_url=empty_database)
     # Its schema is older than the baseline's: recording the baseline would hide that.
     _record_history(empty_database, [*SQUASHED[:1], "20261201000100"])
-    assert not schema.adopt_squashed_history(stack, empty_database)
+    assert not stack.database.adopt_squashed_history(empty_database)
     assert _history(empty_database) == [*SQUASHED[:1], "20261201000100"]

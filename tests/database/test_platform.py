@@ -99,7 +99,7 @@ def test_a_restart_lays_the_platform_without_widening_anything(
 ) -> None:
     name = scratch_objects
     db.execute(f"create table public.{name} (x int)")
-    stack.lay_platform()
+    stack.database.lay_platform()
     assert db.execute(
         "select count(*) from information_schema.role_table_grants "
         "where table_name = %s and grantee = any (%s)",

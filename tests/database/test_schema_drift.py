@@ -18,7 +18,7 @@ from local_stack.stack import LocalStack
 
 
 def test_the_migrations_build_what_the_schemas_state(stack: LocalStack) -> None:
-    drift = schema.drift(stack)
+    drift = schema.drift(stack.database)
     kinds = {line.split(" ", 1)[0] for line in drift.migrations}
     assert {"relation", "column", "index", "policy", "function", "trigger"} <= kinds
     assert drift.difference == []
@@ -56,7 +56,7 @@ def test_a_schema_file_that_disagrees_with_the_migrations_is_reported(
         "'{owner,editor,viewer}'))",
     )
     _edit(copy, "68_search_plan.sql", "then 100 else 200 end", "then 100 else 150 end")
-    difference = schema.drift(copy).difference
+    difference = schema.drift(copy.database).difference
     changed = {
         line[1:].split(":", 1)[0]
         for line in difference
@@ -73,7 +73,7 @@ def test_a_migration_name_is_checked_before_anything_is_built(stack: LocalStack,
     from local_stack.processes import StackError
 
     with pytest.raises(StackError, match="lowercase"):
-        schema.write_migration(stack, name)
+        schema.write_migration(stack.database, name)
 
 
 def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
@@ -124,15 +124,15 @@ def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
         "revoke execute on function private.refuse_read(text, text, integer) from public;\n"
         "grant execute on function private.refuse_read(text, text, integer) to service_role;\n",
     )
-    before = {p.name for p in schema.migration_files(copy)}
+    before = {p.name for p in schema.migration_files(copy.database)}
 
-    written = schema.write_migration(copy, "documents_know_their_language")
+    written = schema.write_migration(copy.database, "documents_know_their_language")
 
     assert written.path is not None
-    assert {p.name for p in schema.migration_files(copy)} - before == {written.path.name}
+    assert {p.name for p in schema.migration_files(copy.database)} - before == {written.path.name}
     assert written.path.name.endswith("_documents_know_their_language.sql")
     assert written.path.name > max(before)
     # Applied after the others, it leaves nothing between the two catalogs.
     assert written.unexpressed == [], "\n".join(written.unexpressed)
-    assert schema.drift(copy).difference == []
-    assert schema.write_migration(copy, "nothing_more").path is None
+    assert schema.drift(copy.database).difference == []
+    assert schema.write_migration(copy.database, "nothing_more").path is None

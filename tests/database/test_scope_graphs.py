@@ -16,7 +16,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import EmbeddingLike, copy_chunks, vector_literal
 from tests.database.test_filtered_hnsw import (
     as_caller,

@@ -46,8 +46,8 @@ GO_VALUES = (
 @pytest.fixture(scope="module")
 def seeded(stack: LocalStack) -> Iterator[psycopg.Connection]:
     """A database of its own: the platform, the migrations, then the seed."""
-    with schema.scratch_database(stack, "seed") as url:
-        schema.apply_migrations(stack, url)
+    with schema.scratch_database(stack.database, "seed") as url:
+        schema.apply_migrations(stack.database, url)
         database = url.rsplit("/", 1)[1]
         postgres.psql(stack.settings, stack.secrets, "-f", "supabase/seed.sql", database=database)
         with psycopg.connect(url, autocommit=True) as conn:

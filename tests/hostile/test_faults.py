@@ -32,7 +32,8 @@ from knowledge_core.chunking import chunk_text
 from knowledge_core.settings import Settings
 from local_stack import postgres, postgrest
 from local_stack.settings import StackSettings, second_stack_settings
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer, edge_settings
 from tests.hostile.support import record
 
@@ -56,7 +57,7 @@ def second(stack: LocalStack) -> Iterator[LocalStack]:
     shutil.rmtree(settings.state_dir, ignore_errors=True)
     made = LocalStack(settings)
     made.start(edge=False)
-    made.worker(embedder_url=stack.embedder_url).start()
+    made.services.worker(embedder_url=stack.embedder_url).start()
     try:
         yield made
     finally:

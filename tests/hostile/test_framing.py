@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.main import create_app
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import edge_settings
 from tests.hostile.support import ServerThread, examples, loopback_socket, served
 

@@ -24,7 +24,8 @@ import aiohttp
 import httpx
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer
 from tests.hostile.support import latency_summary, record
 from tests.support import make_user

@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer
 from tests.hostile.strategies import Request
 from tests.hostile.support import McpDoor, examples, record, run_mcp, send

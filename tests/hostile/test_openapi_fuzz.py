@@ -30,7 +30,8 @@ from schemathesis.core.result import Err
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from api.main import create_app
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer, edge_settings
 from tests.hostile.support import record
 from tests.support import make_user

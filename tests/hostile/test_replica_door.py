@@ -49,7 +49,7 @@ def world(replica_stack: LocalStack, stack: LocalStack) -> Iterator[World]:
         TestClient(create_app(settings), raise_server_exceptions=False) as edge,
         build_world(replica_stack, edge) as made,
     ):
-        for replica in replica_stack.replicas():
+        for replica in replica_stack.database.replicas():
             replicas.wait_for_replay(replica, replica_stack.secrets)
         yield made
 

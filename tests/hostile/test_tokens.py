@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from postgrest.exceptions import APIError
 
 from knowledge_mcp.auth import SupabaseTokenVerifier
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer
 from tests.api.test_auth import BAD_TOKENS, claims_of, resign
 from tests.hostile.support import McpDoor, record, recording_supabase

@@ -28,7 +28,8 @@ import httpx
 import psycopg
 from fastapi.testclient import TestClient
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import bearer
 from tests.support import agent_token, rest_client
 

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from knowledge_core.rest_query import nearest_float32, query_string, vector_text
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import EmbeddingLike, copy_chunks
 from tests.support import insert_document, make_user
 

@@ -19,7 +19,8 @@ import pytest
 
 from local_stack.processes import port_is_open, wait_until
 from local_stack.settings import StackSettings, port_offset
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import rows_of, supabase_client
 
 
@@ -189,7 +190,7 @@ def gateway(
         state_dir=state, api_port=25451 + port_offset(), rest_port=recorder.server_port
     )
     stack = LocalStack(settings)
-    daemon = stack._gateway()
+    daemon = stack.gateway.daemon()
     daemon.start()
     wait_until(
         lambda: port_is_open(settings.host, settings.api_port),
@@ -260,7 +261,7 @@ def test_upstream_down_is_a_json_503(tmp_path: Path) -> None:
             rest_port=25453 + port_offset(),  # nothing there
         )
     )
-    daemon = down._gateway()
+    daemon = down.gateway.daemon()
     daemon.start()
     try:
         wait_until(

@@ -24,7 +24,8 @@ from api.main import create_app
 from knowledge_core.rest import LastWrites
 from knowledge_core.rest_query import query_string
 from local_stack import replicas
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import unit_vector
 from tests.api.conftest import bearer, edge_settings
 from tests.support import (
@@ -38,7 +39,7 @@ from tests.support import (
 
 
 def replicas_of(stack: LocalStack) -> replicas.Replica:
-    (replica,) = stack.replicas()
+    (replica,) = stack.database.replicas()
     return replica
 
 
@@ -247,10 +248,10 @@ def test_a_replica_stopped_and_started_under_load_fails_no_search(
         worker.start()
     try:
         until("replica", 20)
-        replica_stack.stop_replica(1)
+        replica_stack.database.stop_replica(1)
         until("primary", 20)
         on_replica = served["replica"]
-        replica_stack.start_replica(1)
+        replica_stack.database.start_replica(1)
         until("replica", on_replica + 20)
     finally:
         stop.set()

@@ -157,9 +157,9 @@ def test_user_command_refuses_tokens_supabase_auth_never_issues(
 
 def test_data_survives_restart_and_second_start_reuses_processes(second: LocalStack) -> None:
     _write_note(second, "before restart")
-    pids = (second._gateway().pid(), postgrest.daemon(second.settings).pid())
+    pids = (second.gateway.daemon().pid(), postgrest.daemon(second.settings).pid())
     second.start()  # already running: nothing restarts
-    assert (second._gateway().pid(), postgrest.daemon(second.settings).pid()) == pids
+    assert (second.gateway.daemon().pid(), postgrest.daemon(second.settings).pid()) == pids
     second.stop()
     assert not any(second.running().values())
     second.start()
@@ -171,10 +171,10 @@ def test_start_after_a_crash(second: LocalStack) -> None:
     """Kill every process hard; the next start must not be blocked by what they left."""
     _write_note(second, "before crash")
     daemons = (
-        second._gateway(),
+        second.gateway.daemon(),
         postgrest.daemon(second.settings),
-        second._edge_api(),
-        second._edge_mcp(),
+        second.services.api(),
+        second.services.mcp(),
     )
     for pid in (daemon.pid() for daemon in daemons):
         assert pid is not None

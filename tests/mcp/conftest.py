@@ -23,7 +23,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from local_stack.settings import REPO_ROOT
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import agent_token, make_user
 
 # The test agent's OAuth client id (Supabase Auth's client ids are UUIDs).
@@ -63,7 +64,7 @@ def mcp_process(stack: LocalStack, **env: str) -> Iterator[McpProcess]:
         for key, value in os.environ.items()
         if not key.startswith(("MCP_", "KB_ACCESS", "SUPABASE_", "EMBEDDING_", "OPENAI_"))
     }
-    environment.update(stack.edge_environment())
+    environment.update(stack.services.edge_environment())
     environment.update(env)
     process = subprocess.Popen(
         [sys.executable, "-m", "knowledge_mcp", "--transport", "http", "--port", "0"],

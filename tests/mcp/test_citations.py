@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.files import make_docx, make_pdf
 from tests.mcp.conftest import McpProcess, connect, structured, text_of, token
 from tests.support import make_user

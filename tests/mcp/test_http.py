@@ -18,7 +18,8 @@ import pytest
 from mcp import MCPError
 from mcp.types import LoggingMessageNotificationParams, TextResourceContents
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.mcp.conftest import (
     AGENT,
     McpProcess,

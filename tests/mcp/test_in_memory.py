@@ -13,7 +13,8 @@ from mcp import Client
 
 from knowledge_core.settings import Settings
 from knowledge_mcp import create_server
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import edge_settings
 from tests.mcp.conftest import free_port, structured, text_of, token
 from tests.support import make_user

@@ -14,7 +14,8 @@ from mcp import Client
 
 from knowledge_mcp import create_server
 from local_stack import replicas
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.api.conftest import edge_settings
 from tests.mcp.conftest import structured, token
 from tests.support import make_user, replay_paused
@@ -37,7 +38,7 @@ async def test_an_agent_finds_what_it_just_added(
     settings = edge_settings(replica_stack, embedder_url=stack.embedder_url, search_via_get=True)
     server = create_server(settings, access_token=token(replica_stack, agent_user))
     missed: list[int] = []
-    (replica,) = replica_stack.replicas()
+    (replica,) = replica_stack.database.replicas()
     replicas.wait_for_replay(replica, replica_stack.secrets)  # the agent's sign-in is there
     async with Client(server, raise_exceptions=True) as client:
         with replay_paused(replica_stack):

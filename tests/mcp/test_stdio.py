@@ -11,7 +11,8 @@ import pytest
 from mcp import Client, StdioServerParameters, stdio_client
 
 from local_stack.settings import REPO_ROOT
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.mcp.conftest import structured, text_of, token
 from tests.support import make_user
 
@@ -29,7 +30,7 @@ def user(stack: LocalStack) -> Iterator[User]:
 
 def environment(stack: LocalStack, **extra: str) -> dict[str, str]:
     """What a desktop host's config passes: the project's settings and the user's token."""
-    return {**stack.edge_environment(), "LOG_LEVEL": "INFO", **extra}
+    return {**stack.services.edge_environment(), "LOG_LEVEL": "INFO", **extra}
 
 
 @pytest.mark.anyio

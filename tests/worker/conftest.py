@@ -6,7 +6,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import make_user
 
 # Bounded waits for asynchronous embedding: a deadline, never a timed assertion.

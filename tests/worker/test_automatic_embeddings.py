@@ -19,7 +19,8 @@ from postgrest.exceptions import APIError
 
 from knowledge_core.chunking import chunk_text
 from knowledge_core.settings import Settings
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import vector_literal
 from tests.support import rest_client, rows_of, supabase_client
 from tests.worker.conftest import passages, wait_settled

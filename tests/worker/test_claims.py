@@ -15,7 +15,8 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from samples.vectors import unit_vector
 from tests.support import make_user, rest_client
 

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from local_stack.processes import Daemon
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.worker.conftest import DEADLINE_SECONDS, passages, wait_settled
 from tests.worker.test_automatic_embeddings import expected_passages, paragraphs
 
@@ -25,18 +26,18 @@ from tests.worker.test_automatic_embeddings import expected_passages, paragraphs
 @pytest.fixture
 def own_workers(stack: LocalStack) -> Iterator[list[Daemon]]:
     """Test workers (appended by the test); the stack's worker is paused meanwhile."""
-    stack.worker().stop()
+    stack.services.worker().stop()
     started: list[Daemon] = []
     try:
         yield started
     finally:
         for daemon in started:
             daemon.stop()
-        stack.worker().start()
+        stack.services.worker().start()
 
 
 def own_worker(stack: LocalStack, name: str, **env: str) -> Daemon:
-    daemon = stack.worker(name)
+    daemon = stack.services.worker(name)
     daemon.log_file.unlink(missing_ok=True)
     return dataclasses.replace(daemon, env={**daemon.env, **env})
 

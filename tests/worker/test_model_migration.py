@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from postgrest.exceptions import APIError
 
-from local_stack.stack import LocalStack, User
+from local_stack.stack import LocalStack
+from local_stack.users import User
 from tests.support import rows_of, supabase_client
 from tests.worker.conftest import DEADLINE_SECONDS, wait_settled
 
@@ -95,7 +96,7 @@ def test_a_model_migration_re_embeds_everything_while_searches_keep_answering(
     wait_settled(db, ids)  # the stack's worker embeds them with the old model
     by_text = dict(zip(texts, ids, strict=True))
 
-    new_worker = stack.worker("worker-new-model")
+    new_worker = stack.services.worker("worker-new-model")
     new_worker = dataclasses.replace(
         new_worker,
         env={
