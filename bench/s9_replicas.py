@@ -13,9 +13,9 @@ Also the sizes that decide whether a search fits in a URL: the query vector's te
 encoding, and the longest request line the gateway (Caddy) and PostgREST accept (bisected with
 raw requests).
 
-And the capacity model's inputs (README "Capacity"): on the main stack, through its API, searches
-of fresh text (the model embeds every query) and ingests of fresh 1,000-character documents, with
-the CPU each process spent per request, the embedder and the worker included.
+And the capacity model's inputs (docs/benchmarks.md, "Capacity"): on the main stack, through its
+API, searches of fresh text (the model embeds every query) and ingests of fresh 1,000-character
+documents, with the CPU each process spent per request, the embedder and the worker included.
 """
 
 import asyncio

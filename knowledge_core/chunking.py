@@ -129,7 +129,7 @@ def chunk_sections(
     passages = []
     for section in sections:
         where: dict[str, Any] = {"headings": section.headings} if section.headings else {}
-        # The heading path opens each passage (measured: README, "Uploads"): the section's
+        # The heading path opens each passage (measured: docs/benchmarks.md, "Files"): the section's
         # words are then in the passage for full-text search, and the reader sees its context.
         prefix = " > ".join(section.headings)[: size // 2] if heading_prefix else ""
         room = size - len(prefix) - 1 if prefix else size

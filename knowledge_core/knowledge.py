@@ -70,7 +70,8 @@ LOCATION_KEYS = ("page", "pages", "headings")
 # documents have recently been ready (ReadyTimes.looks: a tenth of a second when the worker is
 # idle, seconds when it is busy), the next ones less and less often. In the 50-client load test,
 # looking every 50 ms growing to 1 s made about 14 reads per ingest, four times the clients' own
-# requests; these looks make about 3 (from PostgREST's CPU per request, README "The embedder").
+# requests; these looks make about 3 (from PostgREST's CPU per request, docs/benchmarks.md, "The
+# embedder").
 FIRST_LOOK_SECONDS = 0.05
 LOOK_GROWTH = 1.5
 LONGEST_LOOK_SECONDS = 1.0

@@ -9,8 +9,8 @@ from typing import Literal, get_args
 SearchMode = Literal["semantic", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 # Semantic by default: what the API and the MCP server always did, and the cheaper of the two for
-# callers who may see many rows (README, "Tenant sweep": hybrid's keyword side costs what the rows
-# matching the words cost). Hybrid is one argument away where exact words matter.
+# callers who may see many rows (docs/benchmarks.md, "Tenant sweep": hybrid's keyword side costs
+# what the rows matching the words cost). Hybrid is one argument away where exact words matter.
 DEFAULT_MODE: SearchMode = "semantic"
 
 # Passages a search returns: match_documents takes up to 1000, hybrid_search up to 200

@@ -5,13 +5,14 @@ caller's JWT as `Authorization`, so PostgREST switches to the caller's role and 
 service-role key is never used here.
 
 The client is aiohttp with orjson: under concurrency httpx spent more CPU per search than
-PostgREST itself (README, "The edge's cost"), and every search sends 384 floats each way.
+PostgREST itself (docs/benchmarks.md, "The edge's cost"), and every search sends 384 floats each
+way.
 
 Reads may be answered by a read replica (GET requests, where the gateway sends them). So that a
 caller always sees their own writes, every write's answer names its transaction
 (`X-Kb-Write-Xid`); the caller's later reads carry it (`X-Kb-After-Xid`), a replica that has not
 replayed it yet refuses with 412 `replica_behind`, and the read is sent again to the primary
-(README, "Read your own writes").
+(docs/replicas.md, "Read your own writes").
 """
 
 import asyncio
@@ -186,7 +187,7 @@ class CallerRest:
         With GET, an argument that is None or an empty object is left out, so it takes the
         function's default: pass them only where that default is null or '{}'. A non-empty JSON
         object goes by POST: PostgREST 12 hands a GET argument to a jsonb parameter as a JSON
-        string, not as the object (README, "Searches by GET")."""
+        string, not as the object (docs/replicas.md, "Searches by GET")."""
         kept = {k: v for k, v in arguments.items() if v is not None and v != {}}
         if not self._pool.search_via_get or any(isinstance(v, dict) for v in kept.values()):
             return await self.rpc(function, arguments)

@@ -4,9 +4,9 @@ PostgREST reads each argument of a GET call from the query string as text and ca
 parameter's type. The one large argument is the query vector: pgvector parses each component with
 `strtof`, so a vector is a list of float32 values, and the shortest text that parses back to each
 of them (what orjson writes for a float32 array) is exact. Measured for a 384-d unit vector
-(README, "Searches by GET"): 8.1 KB as the float64 text a POST body carries, 4.7 KB as shortest
-float32, 4.3 KB with each `0.` before the point dropped (strtof reads `.019` as `0.019`); Caddy
-refuses a request line and headers over ~20 KB, PostgREST over ~51 KB.
+(docs/replicas.md, "Searches by GET"): 8.1 KB as the float64 text a POST body carries, 4.7 KB as
+shortest float32, 4.3 KB with each `0.` before the point dropped (strtof reads `.019` as
+`0.019`); Caddy refuses a request line and headers over ~20 KB, PostgREST over ~51 KB.
 """
 
 import re

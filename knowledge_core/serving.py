@@ -1,7 +1,8 @@
 """How the edge's ASGI servers run: the same uvicorn set-up for the API and the MCP server.
 
 uvloop and httptools replace asyncio's default loop and uvicorn's pure-Python HTTP parser: on
-the request path they cost a fraction of the CPU per request (README, "The edge's cost").
+the request path they cost a fraction of the CPU per request (docs/benchmarks.md, "The edge's
+cost").
 """
 
 from typing import Any

@@ -131,7 +131,7 @@ class Settings(EmbedderSettings):
         description="Send searches (match_documents, hybrid_search) as GET, which Supabase's "
         "load balancer (and the local stack's gateway) may send to a read replica; off: POST, "
         "always the primary. A caller's reads after their own write wait for it either way "
-        "(README, 'Read your own writes').",
+        "(docs/replicas.md, 'Read your own writes').",
     )
 
     # -- the MCP server (mcp/knowledge_mcp) ---------------------------------------------------

@@ -36,7 +36,8 @@ class StackSettings(BaseSettings):
         pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
         description=(
             "Postgres' buffer cache (applied at every start). HNSW walks stay fast while the "
-            "graph fits: a halfvec graph is ~1.1 GB per million 384-d rows (README, tenant sweep)."
+            "graph fits: a halfvec graph is ~1.1 GB per million 384-d rows (docs/benchmarks.md, "
+            "tenant sweep)."
         ),
     )
     supabase_dir: Path = Field(

@@ -89,7 +89,7 @@ class OnnxSentenceModel:
         options.log_severity_level = 3  # warnings about ignored shape hints are noise here
         # ONNX Runtime's threads spin after each run waiting for more work: on 2 shared cores
         # that spinning takes the CPU from the event loop, PostgREST and Postgres (measured:
-        # README, "The embedder").
+        # docs/benchmarks.md, "The embedder").
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # The arena keeps the largest batch's activations for ever (600 MB resident after one
         # batch of 1,000-character passages, measured); without it, 240 MB.

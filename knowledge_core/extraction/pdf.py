@@ -1,7 +1,7 @@
 """PDF: the text layer page by page (pypdfium2, Google's PDFium), so passages cite their page.
 
-Chosen over pypdf and pdfminer.six by measurement (README, "Uploads"): the same text on every
-test document, 13x faster than pypdf and 30x faster than pdfminer.six. PDFium is C++ parsing
+Chosen over pypdf and pdfminer.six by measurement (docs/benchmarks.md, "Files"): the same text on
+every test document, 13x faster than pypdf and 30x faster than pdfminer.six. PDFium is C++ parsing
 untrusted input; it runs only in the extraction worker, whose memory and time are capped and
 whose crash is an answer (corrupt_pdf), not the API's.
 """

@@ -5,7 +5,7 @@
 -- graph above it. Near the switch point neither is cheap, and at 1M rows the gap is wide: a
 -- tenant owning 1% (10,000 rows) paid 42 ms p50 for the exact scan (~4 us per row, each on its
 -- own heap page) and would pay ~100 ms for the walk, which steps over 99 other rows for each of
--- theirs (bench section 7, README "Tenant sweep").
+-- theirs (bench section 7, docs/benchmarks.md, "Tenant sweep").
 --
 -- A scope graph is a partial HNSW index over one owner's (or one workspace's) rows of one model:
 -- `where owner_id = '<id>' and embedding_model = '<model>'`. Walking it costs what a walk of a

@@ -24,7 +24,7 @@
 -- The role is created without a password (nologin). The local stack gives it one at start; on
 -- hosted Supabase the project owner does, once, in the SQL editor:
 --   alter role kb_embedding_worker with login password '<a long random secret>';
--- and gives the worker KB_WORKER_DATABASE_URL with that role (README: "The embedding worker").
+-- and gives the worker KB_WORKER_DATABASE_URL with that role (docs/embeddings.md).
 -- Its statement_timeout (60 s: a claim or a swap of one document's passages takes milliseconds)
 -- is a role setting, which no schema diff sees: it is set in the migration that follows the
 -- baseline.

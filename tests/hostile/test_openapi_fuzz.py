@@ -72,7 +72,7 @@ class Findings:
 
 
 def _envelope_problem(status: int, body: bytes) -> str | None:
-    """The README's promise for every error: JSON {"error": {"code", "message", "request_id"}}."""
+    """docs/api.md's promise for every error: JSON {"error": {"code", "message", "request_id"}}."""
     if status < 400:
         return None
     try:

@@ -109,7 +109,7 @@ class World:
     def __post_init__(self) -> None:
         self.workspace_label = {v: k for k, v in self.workspaces.items()}
 
-    # -- the rules (what RLS is meant to enforce), from the README's data model ------------
+    # -- the rules (what RLS is meant to enforce), from docs/architecture.md's data model ----
     def can_read(self, actor: Actor, doc: Doc) -> bool:
         if not actor.allows(READ):
             return False
