@@ -41,6 +41,7 @@ def replica_stack(stack: LocalStack) -> Iterator[LocalStack]:
     shutil.rmtree(settings.state_dir, ignore_errors=True)
     local = LocalStack(settings)
     local.start(edge=False, replicas=1)
+    register_test_models(local)
     local.worker(embedder_url=stack.embedder_url).start()
     yield local
     local.stop()
