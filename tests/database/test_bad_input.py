@@ -25,7 +25,7 @@ def author(stack: LocalStack) -> Iterator[tuple[User, str, str]]:
     with rest_client(stack, token) as http:
         created = http.post(
             "/documents",
-            json={"title": "t", "content_hash": "e" * 64, "embedding_model": "m"},
+            json={"title": "t", "content_hash": "e" * 64, "embedding_model": "test-model"},
             headers={"Prefer": "return=representation"},
         )
     assert created.status_code == 201
@@ -328,7 +328,12 @@ def test_ingest_rejects_a_bad_chunk_list_and_stores_nothing(
     with rest_client(stack, token) as http:
         response = http.post(
             "/rpc/ingest_document",
-            json={"title": "t", "content_hash": "9" * 64, "embedding_model": "m", "chunks": chunks},
+            json={
+                "title": "t",
+                "content_hash": "9" * 64,
+                "embedding_model": "test-model",
+                "chunks": chunks,
+            },
         )
     assert response.status_code == 400
     assert response.json()["code"] == "22023"
