@@ -40,6 +40,7 @@ def replica_stack() -> Iterator[LocalStack]:
     shutil.rmtree(settings.state_dir, ignore_errors=True)
     local = LocalStack(settings)
     local.start(edge=False, replicas=1)
+    register_test_models(local)
     yield local
     local.stop()
     shutil.rmtree(settings.state_dir, ignore_errors=True)
