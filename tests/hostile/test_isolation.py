@@ -333,7 +333,12 @@ def supabase_write(draw: st.DrawFn, world: World) -> tuple[Actor, str, Query]:
         (
             "upsert document",
             lambda c: c.table("documents").upsert(
-                {"id": target.id, "title": PWNED, "content_hash": "2" * 64, "embedding_model": "m"},
+                {
+                    "id": target.id,
+                    "title": PWNED,
+                    "content_hash": "2" * 64,
+                    "embedding_model": "test-model",
+                },
                 on_conflict="id",
             ),
         ),
@@ -343,7 +348,7 @@ def supabase_write(draw: st.DrawFn, world: World) -> tuple[Actor, str, Query]:
                 {
                     "title": PWNED,
                     "content_hash": uuid.uuid4().hex * 2,
-                    "embedding_model": "m",
+                    "embedding_model": "test-model",
                     "workspace_id": foreign_ws,
                 }
             ),
