@@ -37,6 +37,7 @@ from knowledge_core.models import (
     DocumentPage,
     DocumentStatus,
     IngestResult,
+    Invitation,
     NewDocument,
     SearchHit,
     SearchQuery,
@@ -407,32 +408,100 @@ class CallerKnowledge:
         )
         return [WorkspaceMember.model_validate(r) for r in rows]
 
-    async def set_member(
+    async def set_role(
         self, workspace_id: UUID, user_id: UUID, role: WorkspaceRole
     ) -> WorkspaceMember:
-        """Add a member with `role`, or give a member that role (owners only: RLS decides)."""
+        """Give a member another role (owners only: RLS decides). Nobody becomes a member
+        this way: they are invited and accept."""
         await self._visible_workspace(workspace_id)
-        row = {"workspace_id": str(workspace_id), "user_id": str(user_id), "role": role}
+        changed = await self.rest.update(
+            "workspace_members",
+            {"workspace_id": f"eq.{workspace_id}", "user_id": f"eq.{user_id}"},
+            {"role": role},
+        )
+        if changed:
+            return WorkspaceMember.model_validate(changed[0])
+        members = await self.list_members(workspace_id)
+        if any(m.user_id == user_id for m in members):
+            raise Forbidden(f"only the workspace's owners may change {user_id}'s role")
+        raise NotFound(
+            f"{user_id} is not a member of workspace {workspace_id}: invite them, and they "
+            "become one by accepting",
+            field="user_id",
+        )
+
+    async def invite(self, workspace_id: UUID, invitee_id: UUID, role: WorkspaceRole) -> Invitation:
+        """Offer a seat with `role`, or change the role offered (owners only: RLS decides)."""
+        await self._visible_workspace(workspace_id)
+        row = {"workspace_id": str(workspace_id), "invitee_id": str(invitee_id), "role": role}
         try:
-            saved = await self.rest.insert("workspace_members", row)
+            saved = await self.rest.insert("workspace_invitations", row)
         except Conflict as error:
-            code = (error.upstream or {}).get("code")
-            if code == "23503":  # no such user
-                raise NotFound(f"there is no user {user_id}", field="user_id") from error
-            if code != "23505":
+            if (error.upstream or {}).get("code") != "23505":
                 raise
-            # A member already: a new role (only the role is updatable, and only by owners).
+            # Invited already: the role offered changes (only the role is updatable).
             changed = await self.rest.update(
-                "workspace_members",
-                {"workspace_id": f"eq.{workspace_id}", "user_id": f"eq.{user_id}"},
+                "workspace_invitations",
+                {"workspace_id": f"eq.{workspace_id}", "invitee_id": f"eq.{invitee_id}"},
                 {"role": role},
             )
             if not changed:
-                raise Forbidden(
-                    f"only the workspace's owners may change {user_id}'s role"
-                ) from None
+                raise Forbidden("only the workspace's owners may invite") from None
             saved = changed[0]
+        except Forbidden as error:
+            raise Forbidden("only the workspace's owners may invite") from error
+        return Invitation.model_validate(saved)
+
+    async def invitations(self, workspace_id: UUID | None = None) -> list[Invitation]:
+        """Open invitations: to the caller (no workspace), or a workspace's (its owners)."""
+        params = {
+            "select": "workspace_id,invitee_id,role,invited_by,created_at,workspaces(name)",
+            "order": "created_at",
+        }
+        if workspace_id is None:
+            params["invitee_id"] = f"eq.{self.rest.caller.user_id}"
+        else:
+            await self._visible_workspace(workspace_id)
+            params["workspace_id"] = f"eq.{workspace_id}"
+        rows, _ = await self.rest.select("workspace_invitations", params)
+        return [
+            Invitation.model_validate({**r, "workspace_name": (r.pop("workspaces") or {})["name"]})
+            for r in rows
+        ]
+
+    async def accept(self, workspace_id: UUID) -> WorkspaceMember:
+        """Take the seat offered: a member with the role of the invitation, which is spent."""
+        mine = [i for i in await self.invitations() if i.workspace_id == workspace_id]
+        if not mine:
+            raise NotFound(f"you have no invitation to workspace {workspace_id}")
+        row = {
+            "workspace_id": str(workspace_id),
+            "user_id": str(self.rest.caller.user_id),
+            "role": mine[0].role,
+        }
+        try:
+            saved = await self.rest.insert("workspace_members", row)
+        except Forbidden as error:
+            raise Forbidden(
+                "an invitation is accepted by its invitee in person, not by an agent"
+            ) from error
         return WorkspaceMember.model_validate(saved)
+
+    async def withdraw(self, workspace_id: UUID, invitee_id: UUID) -> None:
+        """Withdraw an invitation (owners), or decline it (its invitee)."""
+        deleted = await self.rest.delete(
+            "workspace_invitations",
+            {
+                "workspace_id": f"eq.{workspace_id}",
+                "invitee_id": f"eq.{invitee_id}",
+                "select": "invitee_id",
+            },
+        )
+        if not deleted:
+            raise NotFound(
+                f"no invitation of {invitee_id} to workspace {workspace_id} that you may withdraw",
+                field="user_id",
+            )
 
     async def remove_member(self, workspace_id: UUID, user_id: UUID) -> None:
         """Remove a member (owners), or leave (anyone, for themselves)."""

@@ -275,3 +275,15 @@ class WorkspaceMember(MemberRole):
     workspace_id: UUID
     user_id: UUID
     created_at: datetime
+
+
+class Invitation(MemberRole):
+    """A seat an owner offered: its invitee becomes a member by accepting it."""
+
+    workspace_id: UUID
+    workspace_name: str | None = Field(
+        default=None, description="The workspace's name (shown to its invitee)."
+    )
+    invitee_id: UUID
+    invited_by: UUID | None
+    created_at: datetime

@@ -171,10 +171,11 @@ def test_listing_agrees(openapi: dict[str, Any], mcp_tools: dict[str, Any]) -> N
 
 
 def test_workspace_roles_agree(openapi: dict[str, Any]) -> None:
-    path = "/v1/workspaces/{workspace_id}/members/{user_id}"
-    api = api_body(openapi, path, "put")
-    same(
-        limits={"enum": list(limits.WORKSPACE_ROLES)},
-        api={"enum": api["role"]["enum"]},
-        kb={"enum": cli("workspaces", "add")["role"]["enum"]},
-    )
+    roles = {"enum": list(limits.WORKSPACE_ROLES)}
+    for kind, action in (("members", "role"), ("invitations", "invite")):
+        api = api_body(openapi, f"/v1/workspaces/{{workspace_id}}/{kind}/{{user_id}}", "put")
+        same(
+            limits=roles,
+            api={"enum": api["role"]["enum"]},
+            kb={"enum": cli("workspaces", action)["role"]["enum"]},
+        )

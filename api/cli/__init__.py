@@ -8,7 +8,8 @@
     kb sync docs/                                    keep a folder's documents like its files
     kb export > kb.jsonl; kb import kb.jsonl         your documents, out and back in
     kb workspaces create "Support team"              share with others
-    kb whoami                                        your user id (to be added to a workspace)
+    kb agents grant CLIENT_ID --access read          let an AI agent read your knowledge
+    kb whoami                                        your user id (to be invited to a workspace)
 
 Files are PDF, Word (.docx), HTML, Markdown and plain text (.txt, .rst): the API detects the
 format from the content, reads it in a sandboxed process and keeps its structure, so a passage
@@ -250,11 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
         common,
         "workspaces",
         commands.workspaces,
-        "create workspaces, manage members",
-        "Workspaces share documents: owners manage members, editors add and change documents, "
-        "viewers read.",
+        "create workspaces, invite members, manage roles",
+        "Workspaces share documents: owners invite people and manage roles, editors add and "
+        "change documents, viewers read. Nobody is made a member: an owner invites, the "
+        "invitee accepts (in person, with their own session's token).",
         '  kb workspaces list\n  kb workspaces create "Support team"\n'
-        "  kb workspaces add WORKSPACE USER_ID --role editor\n"
+        "  kb workspaces invite WORKSPACE USER_ID --role editor\n"
+        "  kb workspaces invitations            (as the invitee: yours)\n"
+        "  kb workspaces accept WORKSPACE       (or: decline WORKSPACE)\n"
+        "  kb workspaces role WORKSPACE USER_ID --role viewer\n"
         "  kb workspaces members WORKSPACE\n  kb workspaces remove WORKSPACE USER_ID",
     )
     actions = spaces.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -263,13 +268,54 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     members = actions.add_parser("members", help="who is in a workspace", parents=[common])
     members.add_argument("workspace", metavar="WORKSPACE")
-    add = actions.add_parser("add", help="add a member, or change their role", parents=[common])
-    add.add_argument("workspace", metavar="WORKSPACE")
-    add.add_argument("user", metavar="USER_ID", help="their id (they see it with kb whoami)")
-    add.add_argument("--role", choices=limits.WORKSPACE_ROLES, default="viewer")
+    invite = actions.add_parser(
+        "invite", help="offer someone a seat, or change the role offered", parents=[common]
+    )
+    invite.add_argument("workspace", metavar="WORKSPACE")
+    invite.add_argument("user", metavar="USER_ID", help="their id (they see it with kb whoami)")
+    invite.add_argument("--role", choices=limits.WORKSPACE_ROLES, default="viewer")
+    invitations = actions.add_parser(
+        "invitations", help="yours, or a workspace's open ones (owners)", parents=[common]
+    )
+    invitations.add_argument("workspace", metavar="WORKSPACE", nargs="?")
+    accept = actions.add_parser(
+        "accept", help="join a workspace you are invited to", parents=[common]
+    )
+    accept.add_argument("workspace", metavar="WORKSPACE")
+    decline = actions.add_parser("decline", help="turn an invitation down", parents=[common])
+    decline.add_argument("workspace", metavar="WORKSPACE")
+    withdraw = actions.add_parser("withdraw", help="take an invitation back", parents=[common])
+    withdraw.add_argument("workspace", metavar="WORKSPACE")
+    withdraw.add_argument("user", metavar="USER_ID")
+    role = actions.add_parser("role", help="give a member another role", parents=[common])
+    role.add_argument("workspace", metavar="WORKSPACE")
+    role.add_argument("user", metavar="USER_ID")
+    role.add_argument("--role", choices=limits.WORKSPACE_ROLES, required=True)
     remove = actions.add_parser("remove", help="remove a member, or leave", parents=[common])
     remove.add_argument("workspace", metavar="WORKSPACE")
     remove.add_argument("user", metavar="USER_ID")
+
+    agents = _command(
+        sub,
+        common,
+        "agents",
+        commands.agents,
+        "let AI agents read or write, or revoke them",
+        "An agent (an MCP client signed in through Supabase Auth's OAuth server) gets what you "
+        "grant its client id: read (what you may read) or write (it also adds and changes "
+        "documents where you may, and deletes only those it created). Only your own session "
+        "changes grants, never an agent's token.",
+        "  kb agents list\n  kb agents grant 3f2a... --access write --name 'Claude Desktop'\n"
+        "  kb agents revoke 3f2a...",
+    )
+    grants = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    grants.add_parser("list", help="the agents you let in", parents=[common])
+    grant = grants.add_parser("grant", help="let an agent read or write", parents=[common])
+    grant.add_argument("client", metavar="CLIENT_ID", help="the agent's OAuth client id")
+    grant.add_argument("--access", choices=("read", "write"), required=True)
+    grant.add_argument("--name", help="a name to recognise it by")
+    revoke = grants.add_parser("revoke", help="take an agent's access away", parents=[common])
+    revoke.add_argument("client", metavar="CLIENT_ID")
 
     _command(
         sub,

@@ -226,6 +226,15 @@ def whoami(api: Api, args: argparse.Namespace) -> int:
     return OK
 
 
+def answered(args: argparse.Namespace, answer: Any, lines: list[str]) -> int:
+    """The API's answer as JSON (--json), or as lines for a person."""
+    if args.json:
+        emit(answer)
+    else:
+        print("\n".join(lines))
+    return OK
+
+
 def workspaces(api: Api, args: argparse.Namespace) -> int:
     action = args.action
     if action == "list":
@@ -237,19 +246,46 @@ def workspaces(api: Api, args: argparse.Namespace) -> int:
     elif action == "members":
         answer = api.json("GET", f"/v1/workspaces/{args.workspace}/members")
         lines = [f"{m['user_id']}  {m['role']}" for m in answer]
-    elif action == "add":
+    elif action in ("invite", "role"):
+        kind = "invitations" if action == "invite" else "members"
         answer = api.json(
-            "PUT",
-            f"/v1/workspaces/{args.workspace}/members/{args.user}",
-            json={"role": args.role},
+            "PUT", f"/v1/workspaces/{args.workspace}/{kind}/{args.user}", json={"role": args.role}
         )
-        lines = [f"{answer['user_id']}  {answer['role']}"]
+        lines = [
+            f"{args.user}  {answer['role']}" + ("  (invited)" if kind == "invitations" else "")
+        ]
+    elif action == "invitations":
+        where = f"/v1/workspaces/{args.workspace}" if args.workspace else "/v1"
+        answer = api.json("GET", f"{where}/invitations")
+        lines = [
+            f"{i['workspace_id']}  {i['role']:<6}  {i['invitee_id']}  {i['workspace_name'] or ''}"
+            for i in answer
+        ]
+    elif action == "accept":
+        answer = api.json("POST", f"/v1/invitations/{args.workspace}/accept")
+        lines = [f"{answer['workspace_id']}  {answer['role']}"]
+    elif action in ("decline", "withdraw"):
+        user = args.user if action == "withdraw" else token_claims(api.token).get("sub")
+        api.call("DELETE", f"/v1/workspaces/{args.workspace}/invitations/{user}")
+        answer = {"workspace_id": args.workspace, "invitee_id": user, action + "d": True}
+        lines = [f"invitation of {user} to {args.workspace} {action}d"]
     else:  # remove
         api.call("DELETE", f"/v1/workspaces/{args.workspace}/members/{args.user}")
         answer = {"workspace_id": args.workspace, "user_id": args.user, "removed": True}
         lines = [f"{args.user} removed"]
-    if args.json:
-        emit(answer)
-    else:
-        print("\n".join(lines))
-    return OK
+    return answered(args, answer, lines)
+
+
+def agents(api: Api, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        answer: Any = api.json("GET", "/v1/agent-grants")
+        lines = [f"{g['client_id']}  {g['access']:<5}  {g['client_name'] or ''}" for g in answer]
+    elif args.action == "grant":
+        body = {"access": args.access} | ({"client_name": args.name} if args.name else {})
+        answer = api.json("PUT", f"/v1/agent-grants/{args.client}", json=body)
+        lines = [f"{answer['client_id']}  {answer['access']}"]
+    else:  # revoke
+        api.call("DELETE", f"/v1/agent-grants/{args.client}")
+        answer = {"client_id": args.client, "revoked": True}
+        lines = [f"{args.client} revoked"]
+    return answered(args, answer, lines)

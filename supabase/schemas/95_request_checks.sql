@@ -174,8 +174,11 @@ revoke execute on function private.check_count_preference() from public;
 -- covers clients that call PostgREST directly. What it limits: writes (every ingest, change and
 -- delete), the requests that cost embeddings, storage and index maintenance. GET/HEAD requests
 -- and calls of stable functions (searches) run in a READ ONLY transaction where no counter can be
--- written (on a replica, every request is), so reads are not limited here; a refused write is
--- rolled back with its request, so it does not count either.
+-- written (on a replica, every request is), so reads are not limited here. A refused or
+-- timed-out write is rolled back with its request, counter included: Postgres has no
+-- autonomous transactions. The edge therefore reports each write the database refused through
+-- public.count_refused_write (below); a client calling PostgREST directly pays for a refusal
+-- with one policy check, as for a read (docs/security.md).
 
 -- Counters are disposable: unlogged (no WAL), one row per user per minute.
 create unlogged table private.request_counts (
@@ -242,6 +245,23 @@ begin
 end
 $$;
 revoke execute on function private.check_request_rate() from public;
+
+-- Does nothing itself: calling it is a write request (POST to a volatile function), so the
+-- pre-request check counts it against the caller's limit in a transaction of its own, which
+-- commits. The edge calls it with the caller's token after the database refused one of their
+-- writes, so refused and failed writes through the API and MCP count as writes.
+create function public.count_refused_write()
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  select
+$$;
+comment on function public.count_refused_write() is
+  'Count one refused write against the caller''s write limit (the edge calls it).';
+revoke execute on function public.count_refused_write() from public, anon;
+grant execute on function public.count_refused_write() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
 -- Reads on read replicas: read your own writes, and where the request ran

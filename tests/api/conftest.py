@@ -1,13 +1,14 @@
 """The API in-process (real lifespan, real local model), against the running stack."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from knowledge_core.embeddings.base import Kind
 from knowledge_core.settings import Settings
 from local_stack.stack import LocalStack
 
@@ -25,11 +26,39 @@ def edge_settings(stack: LocalStack, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed (and as what)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.kinds: list[Kind] = []
+
+    @property
+    def model(self) -> str:
+        return str(self.inner.model)
+
+    async def embed(
+        self, texts: Sequence[str], *, token: str | None = None, kind: Kind = "passage"
+    ) -> list[list[float]]:
+        self.texts.extend(texts)
+        self.kinds.extend(kind for _ in texts)
+        result: list[list[float]] = await self.inner.embed(texts, token=token, kind=kind)
+        return result
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @pytest.fixture(scope="session")
 def api(stack: LocalStack) -> Iterator[TestClient]:
-    """Documents over 5,000 characters answer at once (202, pending) unless asked to wait."""
+    """Documents over 5,000 characters answer at once (202, pending) unless asked to wait. The
+    edge's embedder counts what it embeds."""
     app = create_app(edge_settings(stack, background_threshold_chars=5000))
     with TestClient(app, raise_server_exceptions=False) as client:
+        knowledge = app.state.knowledge
+        knowledge.embedder = CountingEmbedder(knowledge.embedder)
+        knowledge.query_cache.embedder = knowledge.embedder
         yield client
 
 

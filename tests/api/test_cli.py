@@ -270,16 +270,29 @@ def test_export_then_import_into_another_user(
     assert "line 1: invalid_line" in bad.stderr and "line 2: invalid_line" in bad.stderr
 
 
-def test_workspaces_create_add_and_remove_members(alice: Person, bob: Person) -> None:
+def test_workspaces_invite_accept_roles_and_removal(alice: Person, bob: Person) -> None:
     created = json.loads(alice.kb("workspaces", "create", "CLI team", "--json").stdout)
     assert created["role"] == "owner"
     workspace = created["id"]
     bob_id = json.loads(bob.kb("whoami", "--json").stdout)["sub"]
     assert bob_id == bob.user.id
 
-    added = alice.kb("workspaces", "add", workspace, bob_id, "--role", "editor", "--json")
-    assert added.returncode == 0, added.stderr
-    assert json.loads(added.stdout)["role"] == "editor"
+    # Nobody is made a member: a role for someone who is not one is refused (exit 4).
+    direct = alice.kb("workspaces", "role", workspace, bob_id, "--role", "editor")
+    assert direct.returncode == 4 and "invite them" in direct.stderr, direct.stderr
+    invited = alice.kb("workspaces", "invite", workspace, bob_id, "--role", "editor", "--json")
+    assert invited.returncode == 0, invited.stderr
+    assert json.loads(invited.stdout)["role"] == "editor"
+    pending = json.loads(alice.kb("workspaces", "invitations", workspace, "--json").stdout)
+    assert [(i["invitee_id"], i["role"]) for i in pending] == [(bob_id, "editor")]
+    # Invited is not a member yet: bob sees the invitation (with the name), not the workspace.
+    assert json.loads(bob.kb("workspaces", "list", "--json").stdout) == []
+    mine = json.loads(bob.kb("workspaces", "invitations", "--json").stdout)
+    assert [(i["workspace_id"], i["workspace_name"]) for i in mine] == [(workspace, "CLI team")]
+    accepted = bob.kb("workspaces", "accept", workspace, "--json")
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["role"] == "editor"
+    assert json.loads(bob.kb("workspaces", "invitations", "--json").stdout) == []
     members = json.loads(alice.kb("workspaces", "members", workspace, "--json").stdout)
     assert {(m["user_id"], m["role"]) for m in members} == {
         (alice.user.id, "owner"),
@@ -288,18 +301,60 @@ def test_workspaces_create_add_and_remove_members(alice: Person, bob: Person) ->
     assert [w["role"] for w in json.loads(bob.kb("workspaces", "list", "--json").stdout)] == [
         "editor"
     ]
-    # Adding a member again gives them the new role.
-    demoted = alice.kb("workspaces", "add", workspace, bob_id, "--role", "viewer", "--json")
+    demoted = alice.kb("workspaces", "role", workspace, bob_id, "--role", "viewer", "--json")
     assert json.loads(demoted.stdout)["role"] == "viewer", demoted.stderr
     # A member who is not an owner may not manage members: refused, exit 4.
-    refused = bob.kb("workspaces", "add", workspace, alice.user.id, "--role", "viewer")
-    assert refused.returncode == 4, refused.stderr
-    assert "403" in refused.stderr
-    nobody = alice.kb("workspaces", "add", workspace, str(uuid.uuid4()))
-    assert nobody.returncode == 4 and "no user" in nobody.stderr
+    refused = bob.kb("workspaces", "role", workspace, alice.user.id, "--role", "viewer")
+    assert refused.returncode == 4 and "403" in refused.stderr, refused.stderr
+    # Accepting without an invitation, or again: nothing to accept.
+    again = bob.kb("workspaces", "accept", workspace)
+    assert again.returncode == 4 and "no invitation" in again.stderr, again.stderr
 
     assert alice.kb("workspaces", "remove", workspace, bob_id).returncode == 0
     assert json.loads(bob.kb("workspaces", "list", "--json").stdout) == []
+    # Invited again, bob declines; invited once more, alice withdraws it.
+    alice.kb("workspaces", "invite", workspace, bob_id)
+    assert bob.kb("workspaces", "decline", workspace).returncode == 0
+    assert json.loads(bob.kb("workspaces", "invitations", "--json").stdout) == []
+    alice.kb("workspaces", "invite", workspace, bob_id)
+    assert alice.kb("workspaces", "withdraw", workspace, bob_id).returncode == 0
+    assert json.loads(bob.kb("workspaces", "invitations", "--json").stdout) == []
+    gone = alice.kb("workspaces", "withdraw", workspace, bob_id)
+    assert gone.returncode == 4 and "no invitation" in gone.stderr, gone.stderr
+
+
+def test_agents_granted_then_revoked(stack: LocalStack, alice: Person, tmp_path: Path) -> None:
+    note = tmp_path / "note.md"
+    note.write_text("# Keys\n\nRotate the signing key every ninety days.\n")
+    assert alice.kb("ingest", str(note)).returncode == 0
+    client = str(uuid.uuid4())
+    agent = Person(alice.user, stack.access_token(alice.user, client_id=client), stack)
+
+    def seen_by_agent() -> list[str]:
+        listed = agent.kb("list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        return [d["title"] for d in json.loads(listed.stdout)]
+
+    # No grant yet: the agent sees nothing of alice's.
+    assert seen_by_agent() == []
+    granted = alice.kb(
+        "agents", "grant", client, "--access", "read", "--name", "CLI agent", "--json"
+    )
+    assert granted.returncode == 0, granted.stderr
+    assert json.loads(granted.stdout)["access"] == "read"
+    listed = json.loads(alice.kb("agents", "list", "--json").stdout)
+    assert [(g["client_id"], g["access"], g["client_name"]) for g in listed] == [
+        (client, "read", "CLI agent")
+    ]
+    assert seen_by_agent() == ["Keys"]
+    # An agent may not change grants, not even its own.
+    self_grant = agent.kb("agents", "grant", client, "--access", "write")
+    assert self_grant.returncode == 4, self_grant.stderr
+    assert alice.kb("agents", "revoke", client).returncode == 0
+    assert json.loads(alice.kb("agents", "list", "--json").stdout) == []
+    assert seen_by_agent() == []
+    missing = alice.kb("agents", "revoke", client)
+    assert missing.returncode == 4 and "no grant" in missing.stderr
 
 
 def test_what_it_says_when_something_is_wrong(stack: LocalStack, alice: Person) -> None:
@@ -327,6 +382,7 @@ def test_what_it_says_when_something_is_wrong(stack: LocalStack, alice: Person) 
         ["export"],
         ["import"],
         ["workspaces"],
+        ["agents"],
         ["whoami"],
     ],
 )

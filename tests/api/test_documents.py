@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from local_stack.stack import LocalStack
 from local_stack.users import User
-from tests.api.conftest import bearer, settled
+from tests.api.conftest import CountingEmbedder, bearer, settled
 from tests.support import make_user, rows_of, supabase_client
 
 CATS = "Cats sleep for most of the day. A house cat naps twelve to sixteen hours."
@@ -251,10 +251,15 @@ def test_a_refused_write_stores_nothing(
 def test_a_written_document_is_searchable_when_answered(
     api: TestClient, team: Team, db: psycopg.Connection
 ) -> None:
-    """The text is stored and queued; the worker writes its passages; the answer comes after."""
+    """The text is stored and queued; the worker writes its passages (the edge embeds none:
+    only queries); the answer comes after."""
+    embedder = api.app.state.knowledge.embedder  # type: ignore[attr-defined]
+    assert isinstance(embedder, CountingEmbedder)
+    embedded_before = len(embedder.kinds)
     text = f"Herons stand still in shallow water. {uuid.uuid4().hex}"
     created = add(api, team.alice_token, "herons", text)
     assert created.status_code == 201, created.text
+    assert len(embedder.kinds) == embedded_before
     assert created.json()["embedding_status"] == "ready"
     document = created.json()["document_id"]
     row = db.execute(
@@ -267,6 +272,7 @@ def test_a_written_document_is_searchable_when_answered(
     assert row == (text, "ready", False, 1)
     hits = search(api, team.alice_token, "Where do herons stand?", k=3)
     assert document in {h["document_id"] for h in hits}
+    assert embedder.kinds[embedded_before:] == ["query"]
     changed = api.patch(
         f"/v1/documents/{document}",
         headers=bearer(team.alice_token),

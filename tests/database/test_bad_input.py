@@ -26,7 +26,7 @@ def author(stack: LocalStack) -> Iterator[tuple[User, str, str]]:
     with rest_client(stack, token) as http:
         created = http.post(
             "/documents",
-            json={"title": "t", "content_hash": "e" * 64, "embedding_model": "m"},
+            json={"title": "t", "content_hash": "e" * 64, "embedding_model": "test-model"},
             headers={"Prefer": "return=representation"},
         )
     assert created.status_code == 201

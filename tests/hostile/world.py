@@ -118,17 +118,15 @@ class World:
         )
 
     def can_write(self, actor: Actor, doc: Doc) -> bool:
+        """Agents (tokens with a client_id) change only what that agent created: its text,
+        fields and passages, and deleting it."""
         if not actor.allows(WRITE):
+            return False
+        if actor.client_id is not None and doc.created_by_client != actor.client_id:
             return False
         return doc.owner == actor.person or (
             doc.workspace is not None
             and self.roles.get((actor.person, doc.workspace)) in ROLES_THAT_WRITE
-        )
-
-    def can_delete(self, actor: Actor, doc: Doc) -> bool:
-        """Agents (tokens with a client_id) delete only what that agent created."""
-        return self.can_write(actor, doc) and (
-            actor.client_id is None or doc.created_by_client == actor.client_id
         )
 
     def writable_workspaces(self, actor: Actor) -> set[str]:
@@ -161,7 +159,7 @@ class World:
         return [d for d in self.docs if not self.can_write(actor, d)]
 
     def undeletable(self, actor: Actor) -> list[Doc]:
-        return [d for d in self.docs if not self.can_delete(actor, d)]
+        return [d for d in self.docs if not self.can_write(actor, d)]
 
     def secrets_hidden_from(self, actor: Actor) -> set[str]:
         return {d.secret for d in self.unreadable(actor)}
@@ -237,6 +235,7 @@ class Snapshot:
     members: frozenset[tuple[str, str, str]]
     workspaces: frozenset[tuple[str, str]]
     grants: frozenset[tuple[str, str, str]]  # (user, client, access)
+    invitations: frozenset[tuple[str, str, str]]  # (workspace, invitee, role)
 
 
 def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
@@ -284,7 +283,15 @@ def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
             (users,),
         ).fetchall()
     )
-    return Snapshot(docs, members, spaces, grants)
+    invitations = frozenset(
+        (str(w), str(u), str(r))
+        for w, u, r in db.execute(
+            "select workspace_id, invitee_id, role from public.workspace_invitations "
+            "where workspace_id = any(%s::uuid[]) or invitee_id = any(%s::uuid[])",
+            (workspaces, users),
+        ).fetchall()
+    )
+    return Snapshot(docs, members, spaces, grants, invitations)
 
 
 def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapshot) -> list[str]:
@@ -307,7 +314,7 @@ def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapsho
                 problems.append(f"{'deleted' if new is None else 'changed'} extra doc {doc_id}")
             continue
         if new is None:
-            if not world.can_delete(actor, doc):
+            if not world.can_write(actor, doc):
                 problems.append(f"deleted {doc.label}")
         elif not world.can_write(actor, doc):
             problems.append(f"changed {doc.label}: {old} -> {new}")
@@ -330,6 +337,9 @@ def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapsho
     # No attack asks for a grant a person may make themselves: any change is a leak.
     if after.grants != before.grants:
         problems.append(f"agent grants changed: {before.grants ^ after.grants}")
+    # Invitation attacks aim at workspaces the actor does not own: any change is a leak.
+    if after.invitations != before.invitations:
+        problems.append(f"invitations changed: {before.invitations ^ after.invitations}")
     return problems
 
 
