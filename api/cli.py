@@ -126,6 +126,8 @@ def wait_for_job(client: httpx.Client, status_url: str) -> httpx.Response:
 
 def search(client: httpx.Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"query": args.query, "k": args.k, "mode": args.mode}
+    if args.documents:
+        body["group_by"] = "document"
     if args.category:
         body["category"] = args.category
     if args.workspace:
@@ -202,7 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     find = commands.add_parser("search", help="search what you may read")
     find.add_argument("query")
     find.add_argument("-k", type=int, default=5)
-    find.add_argument("--mode", choices=["semantic", "hybrid"], default="hybrid")
+    find.add_argument("--mode", choices=["semantic", "hybrid", "keyword"], default="hybrid")
+    find.add_argument(
+        "--documents",
+        action="store_true",
+        help="documents, each once, ranked by their best passage (default: passages)",
+    )
     find.add_argument("--category")
     find.add_argument("--workspace", metavar="UUID")
     find.add_argument("--json", action="store_true", help="print results as JSON")

@@ -158,21 +158,37 @@ class CallerKnowledge:
         )
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
-        vector = await self.knowledge.query_cache.embed_query(query.query, token=self.token)
-        common: dict[str, Any] = {
-            "query_embedding": vector,
+        filters: dict[str, Any] = {
             "match_count": query.k,
             "filter": query.metadata,
             "filter_category": query.category,
             "filter_workspace_id": str(query.workspace_id) if query.workspace_id else None,
-            # Never compare vectors of different models.
+            # Never compare vectors of different models (nor mix their passages in one list).
             "filter_embedding_model": self.knowledge.embedder.model,
         }
-        if query.mode == "hybrid":
-            rows = await self.rest.search("hybrid_search", {"query_text": query.query, **common})
+        by_document = query.group_by == "document"
+        if query.mode == "keyword":
+            # No vector involved: the query is not embedded.
+            arguments = {"query_text": query.query, **filters}
+            if by_document:
+                arguments["group_by_document"] = True
+            rows = await self.rest.search("keyword_search", arguments)
+            return [_hit(r, score=r["score"]) for r in rows]
+        vector = await self.knowledge.query_cache.embed_query(query.query, token=self.token)
+        common = {"query_embedding": vector, **filters}
+        if query.mode == "hybrid" or by_document:
+            arguments = {"query_text": query.query, **common}
+            if by_document:
+                arguments["group_by_document"] = True
+            if query.mode == "semantic":
+                # Documents by their best passage, semantic only: hybrid_search with its keyword
+                # side off (one place groups passages into documents).
+                arguments["full_text_weight"] = 0
+            rows = await self.rest.search("hybrid_search", arguments)
             if query.threshold is not None:
                 rows = [r for r in rows if r["similarity"] >= query.threshold]
-            return [_hit(r, score=r["score"]) for r in rows]
+            key = "score" if query.mode == "hybrid" else "similarity"
+            return [_hit(r, score=r[key]) for r in rows]
         rows = await self.rest.search(
             "match_documents", {**common, "match_threshold": query.threshold}
         )

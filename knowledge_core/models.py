@@ -8,9 +8,11 @@ import json
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, JsonValue, field_validator
+from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 
 Metadata = dict[str, JsonValue]
+SearchMode = Literal["semantic", "hybrid", "keyword"]
+GroupBy = Literal["passage", "document"]
 
 
 def _metadata_size(value: Metadata) -> Metadata:
@@ -49,14 +51,32 @@ class DocumentChanges(BaseModel):
 
 class SearchQuery(BaseModel):
     query: str = Field(min_length=1, max_length=2000, examples=["How do I reset my password?"])
-    k: int = Field(default=5, ge=1, le=50, description="How many passages to return.")
-    threshold: float | None = Field(default=None, ge=-1, le=1, description="Minimum similarity.")
+    k: int = Field(default=5, ge=1, le=100, description="How many results to return.")
+    threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="Minimum similarity (semantic and hybrid modes)."
+    )
     metadata: Metadata = Field(default_factory=dict, description="Metadata the document contains.")
     category: str | None = Field(default=None, min_length=1, max_length=100)
     workspace_id: UUID | None = None
-    mode: Literal["semantic", "hybrid"] = "semantic"
+    mode: SearchMode = Field(
+        default="semantic",
+        description="'semantic' ranks by meaning (vectors); 'keyword' by the query's words "
+        "(BM25: any of them, rare words weigh more); 'hybrid' fuses both.",
+    )
+    group_by: GroupBy = Field(
+        default="passage",
+        description="'passage': the best passages, several may come from one document; "
+        "'document': the best documents, each once, ranked by its best passage (that passage "
+        "is the result).",
+    )
 
     _check_metadata = field_validator("metadata")(_metadata_size)
+
+    @model_validator(mode="after")
+    def _threshold_needs_vectors(self) -> "SearchQuery":
+        if self.mode == "keyword" and self.threshold is not None:
+            raise ValueError("threshold is a similarity: it applies to semantic and hybrid modes")
+        return self
 
 
 class SearchHit(BaseModel):
@@ -75,8 +95,13 @@ class SearchHit(BaseModel):
         '{"pages": [3, 4]} (PDF), {"headings": ["Setup", "Keys", "Rotation"]} (HTML, DOCX, '
         "Markdown); empty for text sent as JSON.",
     )
-    similarity: float
-    score: float = Field(description="Ranking score: similarity, or the RRF score in hybrid mode.")
+    similarity: float | None = Field(
+        description="Cosine similarity of query and passage (-1..1); null in keyword mode."
+    )
+    score: float = Field(
+        description="Ranking score: the similarity (semantic), BM25 (keyword), or the fused "
+        "score, 0..1 (hybrid)."
+    )
     embedding_model: str
 
 

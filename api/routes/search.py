@@ -19,8 +19,9 @@ class SearchResults(BaseModel):
 
 @router.post("", response_model=SearchResults, summary="Search the knowledge base")
 async def search(query: SearchQuery, kb: CallerKB) -> Response:
-    """Semantic (vector) or hybrid (vector + full text) search over what you may read. Each
-    result carries document and chunk ids, scores and metadata for citations."""
+    """Semantic (vectors), keyword (BM25 over the query's words) or hybrid (both, fused) search
+    over what you may read; passages, or documents ranked by their best passage (`group_by`).
+    Each result carries document and chunk ids, scores and metadata for citations."""
     hits = await kb.search(query)
     model = kb.knowledge.embedder.model
     return model_response(SearchResults(mode=query.mode, embedding_model=model, results=hits))

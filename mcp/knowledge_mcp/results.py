@@ -13,13 +13,13 @@ someone other than the agent's user, possibly to steer the agent. So:
 import json
 import secrets
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from knowledge_core.models import SearchHit
+from knowledge_core.models import SearchHit, SearchMode
 
 URI_PREFIX = "kb://documents/"
 
@@ -38,8 +38,13 @@ class Passage(BaseModel):
     """One search result: a passage and what is needed to cite it."""
 
     rank: int = Field(description="1 for the best match.")
-    score: float = Field(description="Ranking score: cosine similarity, or the RRF score (hybrid).")
-    similarity: float = Field(description="Cosine similarity between query and passage (-1..1).")
+    score: float = Field(
+        description="Ranking score: cosine similarity (semantic), BM25 (keyword), or the fused "
+        "score, 0..1 (hybrid)."
+    )
+    similarity: float | None = Field(
+        description="Cosine similarity between query and passage (-1..1); null in keyword mode."
+    )
     document_id: UUID
     document_uri: str = Field(description="Read the whole document here (resource URI).")
     chunk_id: int = Field(description="The passage's id (document_chunks.id).")
@@ -76,7 +81,7 @@ def citation(title: str, location: dict[str, Any]) -> str:
 class SearchResults(BaseModel):
     notice: str = NOTICE
     query: str
-    mode: Literal["semantic", "hybrid"]
+    mode: SearchMode
     embedding_model: str
     results: list[Passage]
 
@@ -197,7 +202,7 @@ def _fields(**values: Any) -> str:
 
 
 def search_result(
-    query: str, mode: Literal["semantic", "hybrid"], model: str, hits: list[SearchHit]
+    query: str, mode: SearchMode, model: str, hits: list[SearchHit]
 ) -> CallToolResult:
     results = SearchResults(
         query=query,

@@ -10,7 +10,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -27,7 +27,7 @@ from knowledge_core.errors import (
     Unavailable,
 )
 from knowledge_core.knowledge import CallerKnowledge
-from knowledge_core.models import NewDocument, SearchQuery
+from knowledge_core.models import GroupBy, NewDocument, SearchMode, SearchQuery
 from knowledge_core.settings import Settings
 from knowledge_mcp.results import (
     URI_PREFIX,
@@ -170,12 +170,20 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
             int, Field(ge=1, le=20, description="How many passages to return, 1 to 20.")
         ] = 5,
         mode: Annotated[
-            Literal["semantic", "hybrid"],
+            SearchMode,
             Field(
                 description="'semantic' ranks by meaning. 'hybrid' also matches exact words "
-                "(names, codes, error messages) and fuses both rankings."
+                "(names, codes, error messages) and fuses both rankings. 'keyword' ranks by "
+                "the words alone (any of them; rare words weigh more)."
             ),
         ] = "semantic",
+        group_by: Annotated[
+            GroupBy,
+            Field(
+                description="'passage': the best passages (several may come from one "
+                "document). 'document': the best documents, each once, with its best passage."
+            ),
+        ] = "passage",
         category: Category = None,
         workspace_id: WorkspaceFilter = None,
         metadata: MetadataFilter = None,
@@ -195,6 +203,7 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
                 query=query,
                 k=limit,
                 mode=mode,
+                group_by=group_by,
                 category=category,
                 workspace_id=workspace_id,
                 metadata=metadata or {},
