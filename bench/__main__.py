@@ -18,7 +18,8 @@ from bench.env import StackNotRunning, discover
 from bench.machine import machine_info, one_line
 from bench.plots import make_plots
 from bench.report import Report
-from bench.run import Runner, profile_dict
+from bench.run import ALIASES, Runner, profile_dict
+from bench.s10_scifact import drop_kept_collection
 from bench.targets import evaluate, print_summary
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -56,10 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--drop-kept",
         action="store_true",
-        help="drop the databases --keep-sweep kept, and exit",
+        help="drop the databases --keep-sweep kept and section 10's SciFact collection, and exit",
     )
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated sections to run (default: all)"
+        "--only",
+        default="1,2,3,4,5,6,7,8,9,10",
+        help="comma-separated sections to run, by number or name ('quality': 10); default: all",
     )
     parser.add_argument(
         "--out",
@@ -74,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sections = {int(s) for s in args.only.split(",") if s.strip()}
+    sections = {
+        ALIASES[s.strip()] if s.strip() in ALIASES else int(s)
+        for s in args.only.split(",")
+        if s.strip()
+    }
     profile = QUICK if args.quick else FULL
     if args.million:
         profile = profile.with_million()
@@ -86,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         profile = replace(profile, keep_sweep=True)
     report = Report(args.out)
     try:
-        env = discover(need_api=bool(sections & {3, 9}), log=report.progress)
+        env = discover(need_api=bool(sections & {3, 9, 10}), log=report.progress)
     except StackNotRunning as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     if args.drop_kept:
         drop_kept(env, report.progress)
+        drop_kept_collection(env, report.progress)
         return 0
     started = time.time()
     info = machine_info(env.db_url, env.postgrest_url)
