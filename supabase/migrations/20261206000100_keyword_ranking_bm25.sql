@@ -583,6 +583,81 @@ revoke execute on function private.check_text_search_arguments(text, integer) fr
 grant execute on function private.check_text_search_arguments(text, integer)
   to authenticated, service_role;
 
+-- The rows of ranked candidates, read as the caller, best first: passages, or with
+-- group_by_document each document once at its best passage. Each candidate is read through the
+-- primary key (a lateral lookup, whatever the planner would guess of the lists' sizes). The
+-- similarity is computed when a query vector is given (hybrid), null otherwise (keyword).
+create function private.search_results(
+  ids bigint[],
+  keyword_ranks integer[],
+  semantic_ranks integer[],
+  scores double precision[],
+  query_embedding extensions.vector,
+  group_by_document boolean,
+  match_count integer
+)
+returns table (
+  id bigint,
+  content text,
+  metadata jsonb,
+  similarity double precision,
+  document_id uuid,
+  chunk_index integer,
+  title text,
+  source text,
+  category text,
+  workspace_id uuid,
+  embedding_model text,
+  keyword_rank integer,
+  semantic_rank integer,
+  score double precision
+)
+language sql
+stable
+set search_path = ''
+as $$
+  select r.id, r.content, r.metadata,
+         1 - (r.embedding operator(extensions.<=>) query_embedding),
+         r.document_id, r.chunk_index, d.title, d.source, r.category, r.workspace_id,
+         r.embedding_model, r.keyword_rank, r.semantic_rank, r.score
+  from (
+    select c.*, f.keyword_rank, f.semantic_rank, f.score, f.ord,
+           row_number() over (partition by c.document_id order by f.ord) as in_document
+    from unnest(ids, keyword_ranks, semantic_ranks, scores)
+           with ordinality as f (id, keyword_rank, semantic_rank, score, ord)
+    cross join lateral (
+      select c.id, c.content, c.metadata, c.embedding, c.document_id, c.chunk_index, c.category,
+             c.workspace_id, c.embedding_model
+      from public.document_chunks c
+      where c.id = f.id
+    ) c
+  ) r
+  join public.documents d on d.id = r.document_id
+  where not group_by_document or r.in_document = 1
+  order by r.ord
+  limit match_count
+$$;
+revoke execute on function private.search_results(
+  bigint[], integer[], integer[], double precision[], extensions.vector, boolean, integer
+) from public;
+grant execute on function private.search_results(
+  bigint[], integer[], integer[], double precision[], extensions.vector, boolean, integer
+) to authenticated, service_role;
+
+-- How many documents these passages belong to (as the caller): enough for match_count of them?
+create function private.document_count(ids bigint[])
+returns integer
+language sql
+stable
+set search_path = ''
+as $$
+  select count(distinct c.document_id)::integer
+  from unnest(ids) as f (id)
+  cross join lateral (select c.document_id from public.document_chunks c where c.id = f.id) c
+$$;
+revoke execute on function private.document_count(bigint[]) from public;
+grant execute on function private.document_count(bigint[]) to authenticated, service_role;
+
 -- Keyword search alone: passages ranked by BM25 over any of the query's words (above), or with
 -- group_by_document, documents ranked by their best passage (one row each: that passage).
 -- The same columns as hybrid_search, so every door reads one shape: similarity and semantic_rank
@@ -617,13 +692,12 @@ language plpgsql
 stable
 set search_path = ''
 as $$
-#variable_conflict use_column
 declare
   -- Passages enough for match_count documents: deeper while documents hold several of them.
   depth integer := case when group_by_document then match_count * 3 else match_count end;
   ids bigint[];
+  ranks integer[];
   scores double precision[];
-  documents integer;
 begin
   perform private.check_text_search_arguments(query_text, match_count);
   if filter is not null and jsonb_typeof(filter) <> 'object' then
@@ -634,33 +708,20 @@ begin
     raise exception 'group_by_document must be true or false' using errcode = '22023';
   end if;
   loop
-    select array_agg(k.id order by k.rank_ix), array_agg(k.score order by k.rank_ix)
-      into ids, scores
+    select coalesce(array_agg(k.id order by k.rank_ix), '{}'),
+           coalesce(array_agg(k.rank_ix order by k.rank_ix), '{}'),
+           coalesce(array_agg(k.score order by k.rank_ix), '{}')
+      into ids, ranks, scores
     from private.keyword_candidates(query_text, filter, filter_category, filter_workspace_id,
                                     filter_embedding_model, depth) k;
-    exit when not group_by_document or coalesce(cardinality(ids), 0) < depth or depth >= 4000;
-    select count(distinct c.document_id) into documents
-    from public.document_chunks c where c.id = any (ids);
-    exit when documents >= match_count;
+    exit when not group_by_document or cardinality(ids) < depth or depth >= 4000
+           or private.document_count(ids) >= match_count;
     depth := least(depth * 4, 4000);
   end loop;
-
   return query
-  with ranked as (
-    select k.id, k.rank_ix::integer as rank_ix, k.score,
-           row_number() over (partition by c.document_id order by k.rank_ix) as in_document
-    from unnest(ids, scores) with ordinality as k (id, score, rank_ix)
-    join public.document_chunks c on c.id = k.id
-  )
-  select c.id, c.content, c.metadata, null::double precision, c.document_id, c.chunk_index,
-         d.title, d.source, c.category, c.workspace_id, c.embedding_model, r.rank_ix,
-         null::integer, r.score
-  from ranked r
-  join public.document_chunks c on c.id = r.id
-  join public.documents d on d.id = c.document_id
-  where not group_by_document or r.in_document = 1
-  order by r.rank_ix
-  limit match_count;
+  select * from private.search_results(
+    ids, ranks, array_fill(null::integer, array[cardinality(ids)]), scores, null,
+    group_by_document, match_count);
 end
 $$;
 revoke execute on function public.keyword_search from public, anon;
@@ -715,15 +776,16 @@ language plpgsql
 stable
 set search_path = ''
 as $$
--- OUT columns share names with table columns; in queries, a bare name means the column.
-#variable_conflict use_column
 declare
   depth integer := greatest(100, 2 * match_count);
-  keyword_ids bigint[];
-  keyword_scores double precision[];
-  semantic_ids bigint[];
-  semantic_scores double precision[];
-  documents integer;
+  keyword_ids bigint[] := '{}';
+  keyword_scores double precision[] := '{}';
+  semantic_ids bigint[] := '{}';
+  semantic_scores double precision[] := '{}';
+  ids bigint[];
+  keyword_ranks integer[];
+  semantic_ranks integer[];
+  scores double precision[];
 begin
   perform private.check_text_search_arguments(query_text, match_count);
   if rrf_k is null or rrf_k < 1 then
@@ -731,9 +793,7 @@ begin
   end if;
   if full_text_weight is null or semantic_weight is null
      or full_text_weight < 0 or semantic_weight < 0
-     or full_text_weight = 'NaN'::double precision or semantic_weight = 'NaN'::double precision
-     or full_text_weight = 'Infinity'::double precision
-     or semantic_weight = 'Infinity'::double precision then
+     or full_text_weight in ('NaN', 'Infinity') or semantic_weight in ('NaN', 'Infinity') then
     raise exception 'full_text_weight and semantic_weight must be non-negative numbers'
       using errcode = '22023';
   end if;
@@ -748,75 +808,66 @@ begin
 
   loop
     if full_text_weight > 0 then
-      select array_agg(k.id order by k.rank_ix), array_agg(k.score order by k.rank_ix)
+      select coalesce(array_agg(k.id order by k.rank_ix), '{}'),
+             coalesce(array_agg(k.score order by k.rank_ix), '{}')
         into keyword_ids, keyword_scores
       from private.keyword_candidates(query_text, filter, filter_category, filter_workspace_id,
                                       filter_embedding_model, depth) k;
     end if;
     if semantic_weight > 0 then
-      select array_agg(m.id order by m.similarity desc, m.id),
-             array_agg(m.similarity order by m.similarity desc, m.id)
+      select coalesce(array_agg(m.id order by m.similarity desc, m.id), '{}'),
+             coalesce(array_agg(m.similarity order by m.similarity desc, m.id), '{}')
         into semantic_ids, semantic_scores
       from public.match_documents(query_embedding, depth, filter, null, filter_category,
                                   filter_workspace_id, filter_embedding_model) m;
     end if;
     exit when not group_by_document or depth >= 1000
-           or (coalesce(cardinality(keyword_ids), 0) < depth
-               and coalesce(cardinality(semantic_ids), 0) < depth);
-    select count(distinct c.document_id) into documents
-    from public.document_chunks c
-    where c.id = any (keyword_ids) or c.id = any (semantic_ids);
-    exit when documents >= match_count;
+           or (cardinality(keyword_ids) < depth and cardinality(semantic_ids) < depth)
+           or private.document_count(keyword_ids || semantic_ids) >= match_count;
     depth := least(depth * 4, 1000);
   end loop;
 
-  return query
+  -- The fusion, on the two lists alone (no table is read here).
   with keyword as (
     select k.id, k.rank_ix::integer as rank_ix,
-           case when max(k.score) over () > min(k.score) over ()
-                then (k.score - min(k.score) over ()) / (max(k.score) over () - min(k.score) over ())
-                else 1 end as scaled
+           (k.score - min(k.score) over ()) / nullif(max(k.score) over () - min(k.score) over (), 0)
+             as scaled
     from unnest(keyword_ids, keyword_scores) with ordinality as k (id, score, rank_ix)
   ),
   semantic as (
     select s.id, s.rank_ix::integer as rank_ix,
-           case when max(s.score) over () > min(s.score) over ()
-                then (s.score - min(s.score) over ()) / (max(s.score) over () - min(s.score) over ())
-                else 1 end as scaled
+           (s.score - min(s.score) over ()) / nullif(max(s.score) over () - min(s.score) over (), 0)
+             as scaled
     from unnest(semantic_ids, semantic_scores) with ordinality as s (id, score, rank_ix)
   ),
   fused as (
-    select coalesce(k.id, s.id) as id,
-           k.rank_ix as keyword_rank,
-           s.rank_ix as semantic_rank,
+    select coalesce(k.id, s.id) as id, k.rank_ix as keyword_rank, s.rank_ix as semantic_rank,
            case when fusion = 'rrf' then
              coalesce(full_text_weight / (rrf_k + k.rank_ix), 0.0)
                + coalesce(semantic_weight / (rrf_k + s.rank_ix), 0.0)
            else
-             coalesce((coalesce(full_text_weight * k.scaled, 0.0)
-                       + coalesce(semantic_weight * s.scaled, 0.0))
+             -- Absent from a list: 0 from it. A list whose scores are all equal (one
+             -- candidate, say) scales to 1.
+             coalesce((case when k.id is null then 0.0
+                            else full_text_weight * coalesce(k.scaled, 1) end
+                       + case when s.id is null then 0.0
+                              else semantic_weight * coalesce(s.scaled, 1) end)
                       / nullif(full_text_weight + semantic_weight, 0), 0.0)
            end as score
     from keyword k
     full outer join semantic s on s.id = k.id
-  ),
-  ranked as (
-    select f.*, row_number() over (partition by c.document_id order by f.score desc, f.id)
-             as in_document
-    from fused f
-    join public.document_chunks c on c.id = f.id
   )
-  select
-    c.id, c.content, c.metadata,
-    1 - (c.embedding operator(extensions.<=>) query_embedding),
-    c.document_id, c.chunk_index, d.title, d.source, c.category, c.workspace_id,
-    c.embedding_model, r.keyword_rank, r.semantic_rank, r.score
-  from ranked r
-  join public.document_chunks c on c.id = r.id
-  join public.documents d on d.id = c.document_id
-  where not group_by_document or r.in_document = 1
-  order by r.score desc, c.id
-  limit match_count;
+  select array_agg(f.id order by f.score desc, f.id),
+         array_agg(f.keyword_rank order by f.score desc, f.id),
+         array_agg(f.semantic_rank order by f.score desc, f.id),
+         array_agg(f.score order by f.score desc, f.id)
+    into ids, keyword_ranks, semantic_ranks, scores
+  from fused f;
+
+  return query
+  select * from private.search_results(
+    coalesce(ids, '{}'), keyword_ranks, semantic_ranks, scores, query_embedding,
+    group_by_document, match_count);
 end
 $$;
 revoke execute on function public.hybrid_search from public, anon;
