@@ -17,7 +17,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -48,7 +48,7 @@ class Passage:
         return sum(self.words.values())
 
 
-def as_caller(db: psycopg.Connection, claims: dict[str, object] | None) -> None:
+def as_caller(db: psycopg.Connection, claims: Mapping[str, object] | None) -> None:
     """What PostgREST does with a verified token, inside a transaction (None: no token)."""
     if claims is not None:
         db.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
@@ -56,7 +56,7 @@ def as_caller(db: psycopg.Connection, claims: dict[str, object] | None) -> None:
 
 
 def readable_passages(
-    db: psycopg.Connection, claims: dict[str, object] | None, model: str | None = None
+    db: psycopg.Connection, claims: Mapping[str, object] | None, model: str | None = None
 ) -> list[Passage]:
     """Every passage RLS lets the caller read (of `model`, if given), with its words."""
     with db.transaction():

@@ -211,7 +211,7 @@ def test_documents_by_their_best_passage(
     token = token_of(stack, w, "owner")
     query = f"{w1} {w2}"
     truth = bm25(readable_passages(db, claims_of(token)), query_words(db, query))
-    document = dict(
+    document: dict[int, str] = dict(
         db.execute(
             "select id, document_id::text from public.document_chunks where id = any(%s)",
             ([i for i, _ in truth],),
