@@ -83,15 +83,28 @@ def query_words(db: psycopg.Connection, query: str) -> set[str]:
 def bm25(
     passages: Sequence[Passage], words: set[str], k1: float = K1, b: float = B
 ) -> list[tuple[int, float]]:
-    """(passage id, score) of every passage holding a query word, best first, ties by id."""
+    """(passage id, score) of every passage holding a query word, best first, ties by id;
+    the statistics over `passages` (those holding at least one word)."""
     counted = [p for p in passages if p.words]
-    if not counted or not words:
+    if not counted:
         return []
-    n = len(counted)
-    avglen = sum(p.length for p in counted) / n
-    df = {t: sum(1 for p in counted if t in p.words) for t in words}
-    scores = []
-    for p in counted:
+    avglen = sum(p.length for p in counted) / len(counted)
+    return scores(counted, words, len(counted), avglen, k1, b)
+
+
+def scores(
+    passages: Sequence[Passage],
+    words: set[str],
+    n: int,
+    avglen: float,
+    k1: float = K1,
+    b: float = B,
+) -> list[tuple[int, float]]:
+    """The same with N and avglen given: `passages` must hold every one of the collection's
+    passages that holds a query word (df is counted from them); others are ignored."""
+    df = {t: sum(1 for p in passages if t in p.words) for t in words}
+    ranked = []
+    for p in passages:
         held = [t for t in words if t in p.words]
         if not held:
             continue
@@ -100,5 +113,5 @@ def bm25(
             idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
             tf = p.words[t]
             score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * p.length / avglen))
-        scores.append((p.id, score))
-    return sorted(scores, key=lambda item: (-item[1], item[0]))
+        ranked.append((p.id, score))
+    return sorted(ranked, key=lambda item: (-item[1], item[0]))
