@@ -137,6 +137,11 @@ def test_cli_ingests_every_format_and_names_the_files_it_refuses(
         assert top["location"] == {"headings": ["Policy", "Visitors"]}
         assert top["title"] == "Policy"
         assert top["metadata"]["path"].endswith("policy.docx")
+        # The marker is a word of all four files: keyword mode, each document once.
+        found = kb("search", marker, "--mode", "keyword", "--documents", "-k", "10", "--json")
+        assert found.returncode == 0, found.stderr
+        hits = json.loads(found.stdout)
+        assert len({h["document_id"] for h in hits}) == len(hits) == 4
     finally:
         stack.delete_user(stack.create_user(email))
 

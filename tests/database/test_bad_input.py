@@ -145,6 +145,16 @@ HYBRID_CASES: list[tuple[str, dict[str, Any], str]] = [
         "full_text_weight and semantic_weight must be non-negative numbers",
     ),
     ("rrf_k zero", {"query_text": "x", "rrf_k": 0}, "rrf_k must be a positive integer"),
+    (
+        "unknown fusion",
+        {"query_text": "x", "fusion": "max"},
+        "fusion must be 'relative_score' or 'rrf', not 'max'",
+    ),
+    (
+        "null grouping",
+        {"query_text": "x", "group_by_document": None},
+        "group_by_document must be true or false",
+    ),
 ]
 
 
@@ -162,6 +172,49 @@ def test_hybrid_search_rejects(
         response = http.post("/rpc/hybrid_search", json={"query_embedding": GOOD, **body})
     assert response.status_code == 400
     assert response.json() == {"code": "22023", "details": None, "hint": None, "message": message}
+
+
+KEYWORD_CASES: list[tuple[str, dict[str, Any], str]] = [
+    *(case for case in HYBRID_CASES[:3]),
+    (
+        "filter not an object",
+        {"query_text": "x", "filter": [1]},
+        "filter must be a JSON object of metadata to match, not a JSON array",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "message"), KEYWORD_CASES, ids=[c[0] for c in KEYWORD_CASES]
+)
+def test_keyword_search_rejects(
+    stack: LocalStack,
+    author: tuple[User, str, str],
+    case: str,
+    body: dict[str, Any],
+    message: str,
+) -> None:
+    with rest_client(stack, author[1]) as http:
+        response = http.post("/rpc/keyword_search", json=body)
+    assert response.status_code == 400
+    assert response.json() == {"code": "22023", "details": None, "hint": None, "message": message}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["the of and", "?!.,;:" * 300, "Gletscher schmelzen im Sommer", "氷河はどのくらい速いか"],
+)
+@pytest.mark.parametrize("function", ["keyword_search", "hybrid_search"])
+def test_any_text_gets_an_answer(
+    stack: LocalStack, author: tuple[User, str, str], query: str, function: str
+) -> None:
+    """Only stop words, a wall of punctuation, other languages: 200 (keyword side empty or not)."""
+    body: dict[str, Any] = {"query_text": query}
+    if function == "hybrid_search":
+        body["query_embedding"] = GOOD
+    with rest_client(stack, author[1]) as http:
+        response = http.post(f"/rpc/{function}", json=body)
+    assert response.status_code == 200, response.text
 
 
 def test_json_nan_is_rejected_before_sql(stack: LocalStack, author: tuple[User, str, str]) -> None:

@@ -113,7 +113,8 @@ async def test_tools_and_their_input_schemas(
         20,
         5,
     )
-    assert props["mode"]["enum"] == ["semantic", "hybrid"]
+    assert props["mode"]["enum"] == ["semantic", "hybrid", "keyword"]
+    assert props["group_by"]["enum"] == ["passage", "document"]
     assert props["category"]["anyOf"][0]["maxLength"] == 100
     assert props["workspace_id"]["anyOf"][0]["format"] == "uuid"
     assert props["metadata"]["anyOf"][0]["maxProperties"] == 50
@@ -145,7 +146,15 @@ async def test_tools_and_their_input_schemas(
     assert [t.uri_template for t in templates] == ["kb://documents/{document_id}"]
 
 
-@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+@pytest.mark.parametrize(
+    ("mode", "group_by"),
+    [
+        ("semantic", "passage"),
+        ("hybrid", "passage"),
+        ("keyword", "passage"),
+        ("hybrid", "document"),
+    ],
+)
 async def test_search_returns_only_what_the_caller_may_read(
     server: McpProcess,
     stack: LocalStack,
@@ -153,6 +162,7 @@ async def test_search_returns_only_what_the_caller_may_read(
     library: Library,
     database: psycopg.Connection,
     mode: str,
+    group_by: str,
 ) -> None:
     expected = {
         team.alice.id: {library.private, library.shared},  # hers, and W's
@@ -163,10 +173,13 @@ async def test_search_returns_only_what_the_caller_may_read(
         async with connect(server.url, token(stack, person)) as client:
             found = structured(
                 await client.call_tool(
-                    "search_knowledge_base", {"query": f"the {TOPIC}", "limit": 20, "mode": mode}
+                    "search_knowledge_base",
+                    {"query": f"the {TOPIC}", "limit": 20, "mode": mode, "group_by": group_by},
                 )
             )
         ids = {hit["document_id"] for hit in found["results"]}
+        if group_by == "document":
+            assert len(ids) == len(found["results"])
         assert ids & library.ids == expected[person.id], person.email
         assert readable(database, person, ids), "a result the database says is not theirs"
         for hit in found["results"]:
