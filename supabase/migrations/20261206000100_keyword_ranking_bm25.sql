@@ -551,7 +551,11 @@ begin
     from private.visible_keyword_ranking(
       query_text, filter, filter_category, filter_workspace_id, filter_embedding_model,
       how_many) r
-    where exists (select 1 from public.document_chunks c where c.id = r.id);
+    -- `limit 1` keeps each lookup a probe of the primary key (a plain join or EXISTS may be
+    -- planned as a hash join over every row the caller may read).
+    cross join lateral (
+      select 1 from public.document_chunks c where c.id = r.id limit 1
+    ) readable;
   end if;
   -- Otherwise (anon): no read policy, no rows.
 end
@@ -598,7 +602,8 @@ grant execute on function private.check_text_search_arguments(text, integer)
 
 -- The rows of ranked candidates, read as the caller, best first: passages, or with
 -- group_by_document each document once at its best passage. Each candidate is read through the
--- primary key (a lateral lookup, whatever the planner would guess of the lists' sizes). The
+-- primary key (a lateral lookup with `limit 1`, which the planner may not turn into a join
+-- over the table, whatever it guesses of the lists' sizes). The
 -- similarity is computed when a query vector is given (hybrid), null otherwise (keyword).
 create function private.search_results(
   ids bigint[],
@@ -643,6 +648,7 @@ as $$
              c.workspace_id, c.embedding_model
       from public.document_chunks c
       where c.id = f.id
+      limit 1
     ) c
   ) r
   join public.documents d on d.id = r.document_id
@@ -666,7 +672,9 @@ set search_path = ''
 as $$
   select count(distinct c.document_id)::integer
   from unnest(ids) as f (id)
-  cross join lateral (select c.document_id from public.document_chunks c where c.id = f.id) c
+  cross join lateral (
+    select c.document_id from public.document_chunks c where c.id = f.id limit 1
+  ) c
 $$;
 revoke execute on function private.document_count(bigint[]) from public;
 grant execute on function private.document_count(bigint[]) to authenticated, service_role;
