@@ -54,8 +54,8 @@ MINORITY_MODEL = "synthetic-minority-model"
 BUILD_MEMORY = "2GB"
 VOCABULARY = 5_000
 WORDS_PER_ROW = 8
-# hybrid_search's candidates from each side for k = 10: max(100, 2 k).
-HYBRID_DEPTH = 100
+# hybrid_search's candidates from each side for k = 10: max(20, 2 k).
+HYBRID_DEPTH = 20
 OTHER_INDEX = "bench_sweep_other_storage_idx"
 
 SEMANTIC = (
@@ -335,7 +335,9 @@ def truths(
     """The exact semantic top k and the exact hybrid top k of each query, over the rows the caller
     may see. They depend on the data only: a kept database keeps them (the 100% caller's are
     exact scans of the whole table, minutes at 1M)."""
-    key = json.dumps([caller.user_id, caller.model, list(queries), list(texts), K, "bm25"])
+    key = json.dumps(
+        [caller.user_id, caller.model, list(queries), list(texts), K, "bm25", HYBRID_DEPTH]
+    )
     kept = _kept_schema(db)
     if kept:
         db.execute(

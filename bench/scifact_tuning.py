@@ -28,7 +28,7 @@ K1 = (0.6, 0.9, 1.2, 1.5, 2.0)
 B = (0.3, 0.5, 0.75, 0.9)
 SHIPPED = (1.2, 0.75)  # private.keyword_ranking_in's defaults
 CANDIDATES = (20, 50, 100, 200, 1000)
-RRF_K = (10, 30, 60)
+RRF_K = (10, 30, 50, 60)
 
 
 def keyword_rankings(

@@ -158,44 +158,36 @@ HYBRID_CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "body", "message"), HYBRID_CASES, ids=[c[0] for c in HYBRID_CASES]
-)
-def test_hybrid_search_rejects(
-    stack: LocalStack,
-    author: tuple[User, str, str],
-    case: str,
-    body: dict[str, Any],
-    message: str,
-) -> None:
-    with rest_client(stack, author[1]) as http:
-        response = http.post("/rpc/hybrid_search", json={"query_embedding": GOOD, **body})
-    assert response.status_code == 400
-    assert response.json() == {"code": "22023", "details": None, "hint": None, "message": message}
-
-
 KEYWORD_CASES: list[tuple[str, dict[str, Any], str]] = [
-    *(case for case in HYBRID_CASES[:3]),
+    *HYBRID_CASES[:3],
     (
         "filter not an object",
         {"query_text": "x", "filter": [1]},
         "filter must be a JSON object of metadata to match, not a JSON array",
     ),
 ]
+# hybrid_search's calls carry a good query vector; keyword_search takes none.
+TEXT_SEARCH_CASES = [
+    ("hybrid_search", case, {"query_embedding": GOOD, **body}, message)
+    for case, body, message in HYBRID_CASES
+] + [("keyword_search", case, body, message) for case, body, message in KEYWORD_CASES]
 
 
 @pytest.mark.parametrize(
-    ("case", "body", "message"), KEYWORD_CASES, ids=[c[0] for c in KEYWORD_CASES]
+    ("function", "case", "body", "message"),
+    TEXT_SEARCH_CASES,
+    ids=[f"{c[0]}: {c[1]}" for c in TEXT_SEARCH_CASES],
 )
-def test_keyword_search_rejects(
+def test_text_searches_reject(
     stack: LocalStack,
     author: tuple[User, str, str],
+    function: str,
     case: str,
     body: dict[str, Any],
     message: str,
 ) -> None:
     with rest_client(stack, author[1]) as http:
-        response = http.post("/rpc/keyword_search", json=body)
+        response = http.post(f"/rpc/{function}", json=body)
     assert response.status_code == 400
     assert response.json() == {"code": "22023", "details": None, "hint": None, "message": message}
 

@@ -305,7 +305,7 @@ def test_hybrid_search_follows_the_caller_too(stack: LocalStack, crowd: Crowd) -
     assert len(rows) == K
     assert {r["document_id"] for r in rows} == {crowd.small_doc}
     with psycopg.connect(stack.db_url, autocommit=True) as db:
-        # Each side brings up to max(100, 2 x match_count) candidates.
+        # Each side brings up to max(20, 2 x match_count) candidates (a prefix of these).
         truth = exact_top_k(db, crowd.small, query, 100, crowd.model)
     semantic = sorted(
         (r for r in rows if r["semantic_rank"] is not None), key=lambda r: r["semantic_rank"]
