@@ -98,7 +98,7 @@ def main() -> None:
                 {q: [corpus_id[i] for i, _ in r] for q, r in ranked.items()}, data.qrels
             )
             print(
-                f"{name:<44} nDCG@10 {figures['ndcg_at_10']:.4f}  "
+                f"{name:<52} nDCG@10 {figures['ndcg_at_10']:.4f}  "
                 f"R@10 {figures['recall_at_10']:.4f}  R@100 {figures['recall_at_100']:.4f}",
                 flush=True,
             )

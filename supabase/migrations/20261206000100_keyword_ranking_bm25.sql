@@ -756,11 +756,11 @@ grant execute on function public.keyword_search to authenticated, service_role;
 --     candidates (min-max), weighted by full_text_weight and semantic_weight and divided by their
 --     sum; 'rrf' is reciprocal rank fusion as before (weight / (rrf_k + rank), summed). Measured
 --     on SciFact train, documents by best passage, 100 candidates a side: relative_score 0.734
---     nDCG@10, RRF (k = 50) 0.713, RRF at its best (k = 10) 0.724, BM25 alone 0.692, semantic
---     alone 0.669.
+--     nDCG@10, RRF (k = 50) 0.716, RRF at its best (k = 10) 0.726, BM25 alone 0.692, semantic
+--     alone 0.667 (bench/scifact_tuning.py).
 -- Each side brings its best max(20, 2 x match_count) passages (deeper for documents until
--- match_count of them are found). Measured on SciFact train, k = 10: nDCG@10 0.732 with 20
--- candidates, 0.732 with 40, 0.734 with 100, 0.736 with 1,000; while on the 1M-row sweep a
+-- match_count of them are found). Measured on SciFact train: nDCG@10 0.731 with 20
+-- candidates, 0.732 with 50, 0.734 with 100, 0.737 with 1,000; while on the 1M-row sweep a
 -- caller who sees 10% of a model's graph without a scope graph of their own walked it for 40 ms
 -- (p50) to bring 20 candidates and 122 ms for 100. A side whose weight is 0 is not run.
 drop function public.hybrid_search(
