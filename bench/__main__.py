@@ -55,9 +55,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "migrations added since; measuring a changed search function again then takes minutes",
     )
     parser.add_argument(
+        "--keep-scifact",
+        action="store_true",
+        help="section 10: keep its SciFact collection (a user in the main database) and reuse it "
+        "next time, so measuring a changed search takes minutes; drop it before `make test` (the "
+        "model-migration test re-embeds every document)",
+    )
+    parser.add_argument(
         "--drop-kept",
         action="store_true",
-        help="drop the databases --keep-sweep kept and section 10's SciFact collection, and exit",
+        help="drop what --keep-sweep and --keep-scifact kept, and exit",
     )
     parser.add_argument(
         "--only",
@@ -91,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = replace(profile, sweep_both_storages=False)
     if args.keep_sweep:
         profile = replace(profile, keep_sweep=True)
+    if args.keep_scifact:
+        profile = replace(profile, keep_scifact=True)
     report = Report(args.out)
     try:
         env = discover(need_api=bool(sections & {3, 9, 10}), log=report.progress)

@@ -119,7 +119,13 @@ class Runner:
             self.guarded(
                 "section 10 (SciFact retrieval quality)",
                 lambda: self.report.section(
-                    NAMES[10], measure_scifact(self.env, self.report, repeats=self.profile.repeats)
+                    NAMES[10],
+                    measure_scifact(
+                        self.env,
+                        self.report,
+                        repeats=self.profile.repeats,
+                        keep=self.profile.keep_scifact,
+                    ),
                 ),
             )
         needs_user = self.sections & {3, 4, 5}
