@@ -380,6 +380,10 @@ returns table (id bigint, score double precision)
 language plpgsql
 stable
 set search_path = ''
+-- The postings of the query's words are ranges of the index; a sequential scan would read every
+-- word's postings of every tenant (the planner picks one when a caller's words are most of a
+-- small table). Without it, a search's time never depends on how much others have written.
+set enable_seqscan = off
 as $$
 declare
   terms text[] := private.query_words(query_text);
