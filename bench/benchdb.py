@@ -20,7 +20,8 @@ from psycopg import sql
 
 from bench.env import StackEnv
 from bench.vectors import copy_chunks
-from local_stack import postgres
+from local_stack import postgres, schema
+from local_stack.processes import pid_alive
 
 PREFIX = "kb_bench_"
 INDEX = "document_chunks_embedding_hnsw_idx"
@@ -29,23 +30,13 @@ INDEX = "document_chunks_embedding_hnsw_idx"
 BUILD_MEMORY = "2GB"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def drop_orphans(admin: psycopg.Connection, progress: Callable[[str], None]) -> None:
     rows = admin.execute(
         "select datname from pg_database where datname like %s", (PREFIX + "%",)
     ).fetchall()
     for (name,) in rows:
         pid = name.removeprefix(PREFIX).split("_")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             progress(f"dropping {name}, left by an earlier run that was killed")
             admin.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
@@ -98,6 +89,8 @@ def kept_database(
         env.stack.lay_platform(database=name)
     else:
         progress(f"kept database {name}: reused, applying migrations added since")
+        if schema.adopt_squashed_history(env.stack, url):
+            progress(f"kept database {name}: history from before the baseline recorded as it")
     env.stack.supabase_cli("migration", "up", db_url=url)
     yield url, exists is None
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, replace
 
 from knowledge_core.settings import EmbedderSettings
 
-# The local model as the edge runs it (precision from LOCAL_EMBEDDING_PRECISION, default int8),
+# The local model as the edge runs it (precision from LOCAL_EMBEDDING_PRECISION, default float32),
 # with a timeout no benchmark batch reaches.
 BENCH_EMBEDDER = EmbedderSettings(embedding_timeout_seconds=600)
 
-# The shipped index (supabase/migrations/*_knowledge_indexes.sql) is built last, so the sections
-# after the build sweep (filtered search, retrieval quality) run on what production runs.
+# The shipped graphs' parameters (supabase/schemas/50_embedding_models.sql) are built last, so the
+# sections after the build sweep (filtered search, retrieval quality) run on what production runs.
 SHIPPED_HNSW = (16, 64)
 BUILD_CONFIGS = ((16, 128), (32, 64), SHIPPED_HNSW)
 # match_documents pins hnsw.ef_search = 100; the sweep shows what that choice buys.
@@ -52,6 +52,7 @@ class Profile:
     embedder_passages: int  # ... 1,000-character passages for the ingest figure
     embedder_quality_passages: int  # ... corpus passages each variant embeds for quality
     embedder_quality_queries: int  # ... known-item queries over them
+    embedder_scifact_docs: int | None  # ... SciFact abstracts (judged ones first; None: all)
     sweep_both_storages: bool = True  # section 7: also build the graph in the other storage
     keep_sweep: bool = False  # section 7: keep its database for the next run (and reuse one)
     keep_scifact: bool = False  # section 10: keep its collection for the next run (and reuse it)
@@ -85,6 +86,7 @@ QUICK = Profile(
     embedder_passages=32,
     embedder_quality_passages=500,
     embedder_quality_queries=60,
+    embedder_scifact_docs=1_200,
 )
 
 FULL = Profile(
@@ -110,4 +112,5 @@ FULL = Profile(
     embedder_passages=192,
     embedder_quality_passages=3_000,
     embedder_quality_queries=300,
+    embedder_scifact_docs=None,
 )

@@ -94,7 +94,11 @@ def ingest(
     """Insert the abstracts not stored yet through PostgREST as the user; wait until the worker
     has embedded every one. Returns what it did and how long it took."""
     have = stored_ids(env, user)
-    missing = [a for a in data.corpus if a.corpus_id not in have]
+    missing = [
+        (doc_id, title, text)
+        for doc_id, title, text in zip(data.doc_ids, data.titles, data.texts, strict=True)
+        if doc_id not in have
+    ]
     started = time.monotonic()
     if missing:
         progress(f"scifact: inserting {len(missing):,} abstracts through PostgREST")
@@ -111,11 +115,11 @@ def ingest(
                     headers=headers,
                     json=[
                         {
-                            "title": a.title,
-                            "content": a.text,
-                            "metadata": {"corpus": CORPUS_TAG, "corpus_id": a.corpus_id},
+                            "title": title.strip(),
+                            "content": text.strip(),
+                            "metadata": {"corpus": CORPUS_TAG, "corpus_id": doc_id},
                         }
-                        for a in batch
+                        for doc_id, title, text in batch
                     ],
                 )
                 response.raise_for_status()
@@ -149,7 +153,7 @@ def run_queries(
     times: list[float] = []
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=env.kb_api_url, headers=headers, timeout=120) as client:
-        for query_id, text in data.queries.items():
+        for query_id, text in data.claims.items():
             body = {"query": text, "k": DEPTH, "mode": mode, "group_by": "document"}
             started = now()
             response = client.post("/v1/search", json=body)
@@ -188,7 +192,7 @@ def _measure(
     token = env.stack.access_token(user, expires_in=4 * 3600)
     figures: dict[str, Any] = {
         "split": "train",
-        "queries": len(data.queries),
+        "queries": len(data.claims),
         "collection": ingest(env, user, token, data, report.progress),
         "modes": {},
     }
@@ -200,11 +204,11 @@ def _measure(
         samples: list[float] = []
         rankings: dict[str, list[str]] = {}
         for repeat in range(repeats):
-            report.progress(f"scifact: {len(data.queries)} claims, {mode}, pass {repeat + 1}")
+            report.progress(f"scifact: {len(data.claims)} claims, {mode}, pass {repeat + 1}")
             rankings, times = run_queries(env, token, data, mode)
             samples += times
         figures["modes"][mode] = {
-            **measures(rankings, data.qrels),
+            **measures(data, rankings),
             "p50_ms": percentile(samples, 50),
             "p95_ms": percentile(samples, 95),
         }

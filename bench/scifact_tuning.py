@@ -43,7 +43,7 @@ def keyword_rankings(
                 (cells, text, DEPTH, k1, b),
             ).fetchall()
         ]
-        for q, text in data.queries.items()
+        for q, text in data.claims.items()
     }
 
 
@@ -51,13 +51,13 @@ def semantic_rankings(db: psycopg.Connection, user_id: str, data: SciFact) -> di
     async def embed() -> list[list[float]]:
         embedder = LocalEmbedder(BENCH_EMBEDDER)
         try:
-            return await embedder.embed(list(data.queries.values()), kind="query")
+            return await embedder.embed(list(data.claims.values()), kind="query")
         finally:
             await embedder.aclose()
 
     out: dict[str, Ranked] = {}
     claims = json.dumps({"sub": user_id, "role": "authenticated"})
-    for q, vector in zip(data.queries, asyncio.run(embed()), strict=True):
+    for q, vector in zip(data.claims, asyncio.run(embed()), strict=True):
         with db.transaction():
             db.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
             db.execute("set local role authenticated")
@@ -94,9 +94,7 @@ def main() -> None:
             raise SystemExit("no SciFact collection: run `python -m bench --only quality` first")
 
         def report(name: str, ranked: dict[str, Ranked]) -> None:
-            figures = measures(
-                {q: [corpus_id[i] for i, _ in r] for q, r in ranked.items()}, data.qrels
-            )
+            figures = measures(data, {q: [corpus_id[i] for i, _ in r] for q, r in ranked.items()})
             print(
                 f"{name:<52} nDCG@10 {figures['ndcg_at_10']:.4f}  "
                 f"R@10 {figures['recall_at_10']:.4f}  R@100 {figures['recall_at_100']:.4f}",
@@ -115,7 +113,7 @@ def main() -> None:
     def fused(
         fuse: Callable[[Ranked, Ranked], list[tuple[int, float]]], depth: int
     ) -> dict[str, Ranked]:
-        return {q: fuse(bm25[q][:depth], semantic[q][:depth]) for q in data.queries}
+        return {q: fuse(bm25[q][:depth], semantic[q][:depth]) for q in data.claims}
 
     for depth in CANDIDATES:
         for k in RRF_K:

@@ -33,6 +33,7 @@ DOCUMENT_COLUMNS = (
     "id,owner_id,workspace_id,title,source,category,metadata,content_hash,embedding_model,"
     "embedding_status,embedding_error,created_at,updated_at"
 )
+PASSAGE_COLUMNS = "id,chunk_index,content,location"
 
 
 # The keys of a chunk's metadata that say where it is in its file (see chunk_sections).
@@ -195,20 +196,19 @@ class CallerKnowledge:
         return [_hit(r, score=r["similarity"]) for r in rows]
 
     async def get_document(self, document_id: UUID) -> dict[str, Any]:
+        """The document and its passages from one statement: two requests could read the
+        document before the worker's commit and its passages after it."""
         rows, _ = await self.rest.select(
-            "documents", {"id": f"eq.{document_id}", "select": DOCUMENT_COLUMNS}
+            "documents",
+            {
+                "id": f"eq.{document_id}",
+                "select": f"{DOCUMENT_COLUMNS},chunks:document_chunks({PASSAGE_COLUMNS})",
+                "chunks.order": "chunk_index",
+            },
         )
         if not rows:
             raise NotFound(f"document {document_id} does not exist or is not yours to see")
-        chunks, _ = await self.rest.select(
-            "document_chunks",
-            {
-                "document_id": f"eq.{document_id}",
-                "select": "id,chunk_index,content,location",
-                "order": "chunk_index",
-            },
-        )
-        return {**rows[0], "chunks": chunks}
+        return rows[0]
 
     async def list_documents(
         self,

@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class WorkerSettings(BaseSettings):
     """Read once at start-up. The database URL names the kb_embedding_worker role: never the
     service-role key, never a superuser (the role may only claim queued work and write its
-    passages; see supabase/migrations/20261202000400_embedding_worker.sql)."""
+    passages; see supabase/schemas/85_embedding_queue.sql)."""
 
     model_config = SettingsConfigDict(
         env_prefix="KB_WORKER_", env_file=".env", extra="ignore", frozen=True

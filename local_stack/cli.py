@@ -5,6 +5,7 @@ import json
 import shlex
 import sys
 
+from local_stack import schema
 from local_stack.processes import StackError
 from local_stack.stack import LocalStack
 
@@ -39,6 +40,8 @@ examples:
   kb-stack user alice@example.com        create the user if needed and print an access token
   kb-stack user agent@example.com --scope knowledge:read --client-id my-agent
   kb-stack advisors                      Supabase's security and performance lints
+  kb-stack db diff add_language_column   supabase/schemas/ changed: write the migration for it
+  kb-stack db drift                      do the migrations build what supabase/schemas/ states?
   kb-stack reset                         recreate the database from migrations and seed.sql
   kb-stack stop
 """
@@ -125,7 +128,42 @@ def build_parser() -> argparse.ArgumentParser:
         "advisors", help="run `supabase db advisors --type all` against the stack"
     )
     advisors.add_argument("--fail-on", choices=["none", "info", "warn", "error"], default="warn")
+    db = commands.add_parser(
+        "db",
+        help="supabase/schemas/ and the migrations, compared on scratch databases (no Docker)",
+        description="Both commands build two scratch databases on the stack's Postgres, one "
+        "from supabase/migrations/ and one from supabase/schemas/, and drop them after. The "
+        "workflow: edit a schema file, `db diff NAME`, review the migration, commit both "
+        "(docs/database.md).",
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    diff = db_commands.add_parser(
+        "diff",
+        help="write what the schemas have and the migrations lack as a new migration "
+        "(the Supabase CLI's differ, pg-delta), then check that it closes the gap",
+    )
+    diff.add_argument("name", help="the migration's name, e.g. add_language_column")
+    db_commands.add_parser("drift", help="print where the two catalogs differ; exit 1 if they do")
     return parser
+
+
+def _db(stack: LocalStack, args: argparse.Namespace) -> int:
+    if args.db_command == "drift":
+        difference = schema.drift(stack).difference
+        print("\n".join(difference) if difference else "no drift: the migrations build the schemas")
+        return 1 if difference else 0
+    written = schema.write_migration(stack, args.name)
+    if written.path is None:
+        print("no difference: the migrations already build what supabase/schemas/ states")
+        return 0
+    print(f"wrote {written.path}")
+    if written.unexpressed:
+        print(
+            "not expressed by the differ (write these by hand in the migration, then run "
+            "`kb-stack db drift`):\n" + "\n".join(written.unexpressed)
+        )
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             print(result.stdout, end="")
             print(result.stderr, end="", file=sys.stderr)
             return result.returncode
+        elif args.command == "db":
+            stack.start(edge=False)
+            return _db(stack, args)
     except StackError as error:
         print(f"kb-stack: {error}", file=sys.stderr)
         return 1

@@ -60,12 +60,21 @@ alter default privileges in schema extensions
 -- Supabase exposes `public` and grants the API roles everything in it by default; RLS is what stops
 -- them. Reproducing these grants keeps tests from passing here that production would fail.
 grant usage on schema public to postgres, anon, authenticated, service_role;
-alter default privileges in schema public
-  grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges in schema public
-  grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges in schema public
-  grant all on sequences to postgres, anon, authenticated, service_role;
+-- Granted once, when the database is made, as Supabase does when it makes a project: the
+-- migrations narrow them (no function executable by anon by default), and a later start must not
+-- widen them again.
+do $$
+begin
+  if not exists (select 1 from pg_default_acl where defaclnamespace = 'public'::regnamespace) then
+    alter default privileges in schema public
+      grant all on tables to postgres, anon, authenticated, service_role;
+    alter default privileges in schema public
+      grant all on functions to postgres, anon, authenticated, service_role;
+    alter default privileges in schema public
+      grant all on sequences to postgres, anon, authenticated, service_role;
+  end if;
+end
+$$;
 
 create schema if not exists graphql_public;
 grant usage on schema graphql_public to postgres, anon, authenticated, service_role;

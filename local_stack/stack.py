@@ -16,7 +16,7 @@ import psycopg
 import psycopg.sql
 
 from knowledge_core.embeddings.wire import answers as embedder_answers
-from local_stack import postgres, postgrest, replicas
+from local_stack import postgres, postgrest, replicas, schema
 from local_stack.processes import Daemon, StackError, port_is_open, wait_until
 from local_stack.secrets import StackSecrets
 from local_stack.settings import REPO_ROOT, StackSettings
@@ -296,16 +296,25 @@ class LocalStack:
 
     # -- database tooling -----------------------------------------------------------------------
     def supabase_cli(
-        self, *args: str, check: bool = True, db_url: str | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        db_url: str | None = None,
+        remote: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the pinned Supabase CLI against this stack's database (or another one on it)."""
+        """Run the pinned Supabase CLI against this stack's database (or another one on it).
+
+        `remote=False` for commands that name their databases themselves (`db diff --from`).
+        The stack's Postgres listens on loopback without TLS: saying so keeps the CLI's warning
+        about it out of its output (JSON from `db advisors -o json`, SQL from `db diff`)."""
         if not SUPABASE_CLI.exists():
             raise StackError(f"Supabase CLI missing at {SUPABASE_CLI}: run `npm ci` first")
+        target = [f"--remote={db_url or self.db_url}"] if remote else []
         result = subprocess.run(
             [
                 str(SUPABASE_CLI),
                 *args,
-                f"--remote={db_url or self.db_url}",
+                *target,
                 "--yes",
                 f"--workdir={self.settings.supabase_dir.parent}",
             ],
@@ -313,6 +322,7 @@ class LocalStack:
             text=True,
             check=False,
             timeout=600,
+            env={**os.environ, "PGSSLMODE": "disable"},
         )
         if check and result.returncode != 0:
             raise StackError(f"supabase {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -330,17 +340,19 @@ class LocalStack:
         )
 
     def _migrate(self) -> None:
+        if schema.adopt_squashed_history(self, self.db_url):
+            self._log("migrations: history from before the baseline recorded as the baseline")
         self._log("migrations: supabase migration up")
         result = self.supabase_cli("migration", "up")
         for line in (result.stderr + result.stdout).splitlines():
-            if line.startswith(("Applying", "Local database")):
+            if line.startswith(("Applying", "Local database", "Remote database")):
                 self._log(line)
         # Tokens of this stack come from its own issuer; the database checks it (see
-        # 20261126001600_token_audience_and_issuer.sql).
+        # supabase/schemas/95_request_checks.sql).
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             conn.execute("update private.token_settings set issuer = %s", (self.auth_issuer,))
-            # The worker's role is made by a migration without a password (hosted projects set
-            # one themselves); this stack's comes from its secrets.
+            # The worker's role is made without a password (hosted projects set one themselves);
+            # this stack's comes from its secrets.
             conn.execute(
                 psycopg.sql.SQL("alter role kb_embedding_worker with login password {}").format(
                     psycopg.sql.Literal(self.secrets.worker_password)

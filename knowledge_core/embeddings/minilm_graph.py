@@ -8,6 +8,23 @@ one session call returns finished unit vectors.
 
 Inputs: `input_ids` and `attention_mask`, int64 [batch, sequence]. Output: `embeddings`, float32
 [batch, 384]. Token types are all zero for single texts, so their embedding row is a constant.
+
+The int8 variant (opt-in: LOCAL_EMBEDDING_PRECISION=int8) is written here too, not by a
+quantisation tool, for two properties no tool's recipe has:
+- A text's vector depends on the text alone. Each token's activations get a scale of their own
+  (per row), so neither batch peers nor padding move a vector. ONNX Runtime's dynamic
+  quantisation scales a whole tensor, the batch included, by its largest value (cosine down to
+  0.958 between a text alone and the same text in a batch).
+- Integer products are exact on every x86-64 CPU. Activations are uint8 with a fixed zero point
+  of 128 and weights are 7-bit ([-63, 63], per output channel), so a pair of products never
+  exceeds 2 * 255 * 63 = 32,130 and fits the int16 sums of the AVX2 and AVX-512BW kernels
+  (`pmaddubsw`), which saturate past 32,767; SSE4.1 and VNNI kernels do not, so with 8-bit
+  weights the same text got other vectors on other CPUs.
+What int8 cannot promise is the float32 model's independence of the CPU: the float parts (layer
+norms, softmax, the attention products) round differently on each CPU family, and where a
+one-ulp difference lands on a quantisation boundary the level flips and the difference grows
+through the layers (cosine 0.9985 at worst between SSE4.1 and AVX2 kernels). Hence float32 is
+the default.
 """
 
 import json
@@ -19,13 +36,16 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 18  # LayerNormalization from 17; every Reduce op takes its axes as an input from 18
+WEIGHT_LEVELS = 63  # 7-bit weights: see the module docstring for why not 127
+ACTIVATION_LEVELS = 127  # symmetric per-row activations, stored as uint8 around 128
 
 
 class _Graph:
     """Collects nodes and initializers with unique names while the layers are written."""
 
-    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+    def __init__(self, weights: dict[str, np.ndarray], *, int8: bool) -> None:
         self.weights = weights
+        self.int8 = int8
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
@@ -50,8 +70,44 @@ class _Graph:
         return output
 
     def linear(self, x: str, prefix: str) -> str:
-        product = self.op("MatMul", [x, self.weight(f"{prefix}.weight", transpose=True)])
+        if self.int8:
+            product = self._int8_matmul(x, self.weights[f"{prefix}.weight"])
+        else:
+            product = self.op("MatMul", [x, self.weight(f"{prefix}.weight", transpose=True)])
         return self.op("Add", [product, self.weight(f"{prefix}.bias")])
+
+    def _int8_matmul(self, x: str, weight: np.ndarray) -> str:
+        """x @ weight.T with per-row int8 activations and per-channel 7-bit weights."""
+        weight_scale = np.abs(weight).max(axis=1) / WEIGHT_LEVELS  # [out]
+        weight_scale[weight_scale == 0] = 1.0
+        quantised = np.clip(np.round(weight / weight_scale[:, None]), -WEIGHT_LEVELS, WEIGHT_LEVELS)
+        weight_q = self.const("weight_q", np.ascontiguousarray(quantised.astype(np.int8).T))
+        # Each row's scale is its largest magnitude over 127 (a row of zeros gets a tiny one).
+        largest = self.op(
+            "ReduceMax",
+            [self.op("Abs", [x]), self.const("last_axis", np.array([-1], dtype=np.int64))],
+            keepdims=1,
+        )
+        row_scale = self.op(
+            "Div",
+            [
+                self.op("Max", [largest, self.const("tiny", np.array(1e-12, dtype=np.float32))]),
+                self.const("levels", np.array(ACTIVATION_LEVELS, dtype=np.float32)),
+            ],
+        )
+        levels = self.op("Round", [self.op("Div", [x, row_scale])])  # in [-127, 127]
+        shifted = self.op("Add", [levels, self.const("f128", np.array(128.0, dtype=np.float32))])
+        x_q = self.op("Cast", [shifted], to=TensorProto.UINT8)
+        zero_point = self.const("zero_point", np.array(128, dtype=np.uint8))
+        products = self.op("MatMulInteger", [x_q, weight_q, zero_point])  # exact int32
+        scaled = self.op(
+            "Mul",
+            [
+                self.op("Cast", [products], to=TensorProto.FLOAT),
+                self.const("weight_scale", weight_scale.astype(np.float32)),
+            ],
+        )
+        return self.op("Mul", [scaled, row_scale])
 
     def layer_norm(self, x: str, prefix: str, epsilon: float) -> str:
         return self.op(
@@ -93,8 +149,9 @@ def _gelu(g: _Graph, x: str) -> str:
     return g.op("Mul", [g.op("Mul", [x, g.op("Add", [erf, one])]), half])
 
 
-def build_model(model_dir: Path) -> onnx.ModelProto:
-    """The whole sentence embedder (encoder, mean pooling, normalisation) as one ONNX model."""
+def build_model(model_dir: Path, *, int8: bool = False) -> onnx.ModelProto:
+    """The whole sentence embedder (encoder, mean pooling, normalisation) as one ONNX model;
+    with `int8`, its 36 linear maps in per-row int8 (the attention products stay float32)."""
     from safetensors.numpy import load_file
 
     config = json.loads((model_dir / "config.json").read_text())
@@ -102,7 +159,7 @@ def build_model(model_dir: Path) -> onnx.ModelProto:
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
     epsilon = float(config["layer_norm_eps"])
-    g = _Graph(weights)
+    g = _Graph(weights, int8=int8)
 
     # Embeddings: word + position (0..S-1) + token type 0, then LayerNorm.
     words = g.op("Gather", [g.weight("embeddings.word_embeddings.weight"), "input_ids"], axis=0)

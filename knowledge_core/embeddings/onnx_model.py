@@ -1,9 +1,10 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: the packaged weights, prepared once, served without PyTorch.
 
-The first start writes the ONNX graph (and its int8 variant) into a cache folder keyed by the
-weights' digest and this module's graph version; later starts load the file in a fraction of a
-second. Everything here is synchronous: callers run `encode` in the one thread that owns the model
-(see scheduler.py), so ONNX Runtime's own threads are the only ones doing arithmetic.
+The first start writes the ONNX graph (float32 or int8, minilm_graph.py) into a cache folder
+keyed by the weights' digest and this module's graph version; later starts load the file in a
+fraction of a second. Everything here is synchronous: callers run `encode` in the one thread that
+owns the model (see scheduler.py), so ONNX Runtime's own threads are the only ones doing
+arithmetic.
 """
 
 import hashlib
@@ -24,7 +25,7 @@ RUN_SIZE = 32  # texts per session call: past this, bigger runs only add padding
 # about one session call's fixed cost): 32 ten-word queries padded to their one 121-token
 # neighbour cost twice the CPU per query of concurrency 8 (measured, section 8).
 PADDING_SHARE, PADDING_SLACK_TOKENS = 0.25, 64
-GRAPH_VERSION = "2"  # bump when minilm_graph.py or the quantisation recipe changes
+GRAPH_VERSION = "3"  # bump when minilm_graph.py changes (cached files are keyed by it)
 
 Precision = Literal["int8", "float32"]
 log = logging.getLogger(__name__)
@@ -58,43 +59,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _quantised(float_model: bytes) -> bytes:
-    """Dynamic int8: per-channel weights for the six layers' linear maps.
-
-    The attention products (query x key, probabilities x value) multiply two activations and stay
-    float32: quantising them per tensor cost up to 0.11 in cosine against the reference on long
-    passages, per-channel weights alone cost under 0.01 (README, "The embedder").
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load_from_string(float_model)
-    weights = {tensor.name for tensor in model.graph.initializer}
-    activation_products = [
-        node.name
-        for node in model.graph.node
-        if node.op_type == "MatMul" and not any(name in weights for name in node.input)
-    ]
-    with tempfile.TemporaryDirectory() as folder:
-        source, target = Path(folder, "float.onnx"), Path(folder, "int8.onnx")
-        source.write_bytes(float_model)
-        logging.disable(logging.WARNING)  # the quantiser logs a line per tensor on the root logger
-        try:
-            quantize_dynamic(
-                source,
-                target,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul"],
-                nodes_to_exclude=activation_products,
-            )
-        finally:
-            logging.disable(logging.NOTSET)
-        return target.read_bytes()
-
-
 def prepared_model(cache_dir: Path, precision: Precision) -> Path:
-    """The ONNX file for this precision, written on first use (about 2 s float, 4 s int8)."""
+    """The ONNX file for this precision, written on first use (about 2 s)."""
     model_dir = packaged_model_dir()
     key = f"{LOCAL_MODEL}-{_digest(model_dir / 'model.safetensors')}-g{GRAPH_VERSION}"
     path = cache_dir / f"{key}-{precision}.onnx"
@@ -103,8 +69,8 @@ def prepared_model(cache_dir: Path, precision: Precision) -> Path:
     from knowledge_core.embeddings.minilm_graph import build_model
 
     log.info("writing the ONNX model", extra={"path": str(path), "precision": precision})
-    float_model = build_model(model_dir).SerializeToString()
-    _write_atomically(path, float_model if precision == "float32" else _quantised(float_model))
+    model = build_model(model_dir, int8=precision == "int8")
+    _write_atomically(path, model.SerializeToString())
     return path
 
 

@@ -123,8 +123,8 @@ def main() -> None:
         description="Serve the local embedding model (all-MiniLM-L6-v2 on ONNX Runtime) to the "
         "API and the MCP server of this machine: one model in memory, their queries batched "
         "together, queries before ingest. Point them at it with EMBEDDER_URL. Settings come "
-        "from the environment: LOCAL_EMBEDDING_PRECISION (int8|float32), EMBEDDER_THREADS, "
-        "EMBEDDER_MAX_PENDING, MODEL_CACHE_DIR.",
+        "from the environment: LOCAL_EMBEDDING_PRECISION (float32, the default, or int8), "
+        "EMBEDDER_THREADS, EMBEDDER_MAX_PENDING, MODEL_CACHE_DIR.",
     )
     parser.add_argument(
         "--listen",

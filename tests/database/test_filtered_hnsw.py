@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import LiteralString
 
 import numpy as np
 import psycopg
@@ -398,23 +399,26 @@ def test_statistics_tell_a_large_caller_from_a_small_one(stack: LocalStack, crow
     """The table's statistics spare a large caller the bounded count and widen a partial
     caller's walk; they only ever choose a plan (the searches above hold the rows)."""
 
-    def as_user(user: User | None, statement: str) -> object:
+    def as_user(user: User | None, statement: LiteralString) -> object:
         with psycopg.connect(stack.db_url, autocommit=True) as db, db.transaction():
             if user is None:
                 db.execute("set local role service_role")
             else:
                 as_caller(db, user)
-            row = db.execute(statement).fetchone()
+            row = db.execute(statement, {"model": crowd.model}).fetchone()
         assert row is not None
         return row[0]
 
-    share = "select private.share_from_statistics(true, null)"
+    share = "select own_share from private.caller_scopes(%(model)s, null)"
     assert float(str(as_user(crowd.large, share))) >= 0.5
     assert float(str(as_user(crowd.small, share))) < 0.05
-    ef = "select private.walk_ef_search(null)"
+    ef = "select ef_search from private.search_plan(%(model)s, null, 'true')"
     assert as_user(crowd.large, ef) == 100
     assert as_user(crowd.member, ef) == 200
     assert as_user(None, ef) == 100  # RLS does not apply: the whole graph is theirs
-    estimate = f"select private.visible_chunk_estimate('{crowd.model}', null, 1000)"
-    assert as_user(crowd.large, estimate) == 1000
+    # The large caller is "many" by the statistics (the switch point, not a count); the small
+    # one's rows are counted.
+    switch = as_user(None, "select private.exact_scan_limit(%(model)s)")
+    estimate = "select visible from private.search_plan(%(model)s, null, 'true')"
+    assert as_user(crowd.large, estimate) == switch
     assert as_user(crowd.small, estimate) == SMALL

@@ -7,10 +7,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from local_stack import postgres
+from local_stack import postgres, schema
 from local_stack.stack import LocalStack
 
 MIGRATIONS = sorted(p.name for p in Path("supabase/migrations").glob("*.sql"))
+# Two of the squashed migrations' versions: the first and the last.
+SQUASHED = ["20261126000100", schema.LAST_SQUASHED_VERSION]
+BASELINE = list(zip(schema.BASELINE_VERSIONS, ("baseline", "rows_and_role_settings"), strict=True))
 
 
 @pytest.fixture
@@ -27,7 +30,8 @@ def empty_database(stack: LocalStack, db: psycopg.Connection) -> Iterator[str]:
 def test_migrations_apply_once_then_report_up_to_date(
     stack: LocalStack, empty_database: str
 ) -> None:
-    assert len(MIGRATIONS) >= 10
+    # The baseline (supabase/schemas/ as a migration), its rows, and what followed.
+    assert MIGRATIONS[:2] == [f"{version}_{name}.sql" for version, name in BASELINE]
     first = stack.supabase_cli("migration", "up", db_url=empty_database)
     applied = [
         line.removeprefix("Applying migration ").removesuffix("...")
@@ -37,8 +41,69 @@ def test_migrations_apply_once_then_report_up_to_date(
     assert applied == MIGRATIONS
     second = stack.supabase_cli("migration", "up", db_url=empty_database)
     output = second.stderr + second.stdout
-    assert "Local database is up to date." in output
+    assert "database is up to date." in output  # "Remote database ..." since CLI 3.x
     assert "Applying" not in output
     listed = stack.supabase_cli("migration", "list", db_url=empty_database)
     for name in MIGRATIONS:
         assert name.split("_", 1)[0] in listed.stdout
+
+
+def _history(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select version from supabase_migrations.schema_migrations order by 1"
+        ).fetchall()
+    return [version for (version,) in rows]
+
+
+def _record_history(url: str, versions: list[str]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from supabase_migrations.schema_migrations")
+        for version in versions:
+            conn.execute(
+                "insert into supabase_migrations.schema_migrations (version) values (%s)",
+                (version,),
+            )
+
+
+def test_a_database_migrated_before_the_baseline_is_recorded_as_the_baseline(
+    stack: LocalStack, empty_database: str
+) -> None:
+    # What a database that applied every squashed migration holds: their final state, which the
+    # baseline and its rows restate (tests/database/test_schema_drift.py), under their names.
+    database = empty_database.rsplit("/", 1)[1]
+    for version, name in BASELINE:
+        path = f"supabase/migrations/{version}_{name}.sql"
+        postgres.psql(stack.settings, stack.secrets, "-f", path, database=database)
+    # (The CLI makes the history table; the squashed names then replace what it recorded.)
+    stack.supabase_cli(
+        "migration",
+        "repair",
+        "--status",
+        "applied",
+        *schema.BASELINE_VERSIONS,
+        db_url=empty_database,
+    )
+    _record_history(empty_database, SQUASHED)
+    refused = stack.supabase_cli("migration", "up", db_url=empty_database, check=False)
+    assert refused.returncode != 0
+    assert "Remote migration versions not found" in refused.stdout + refused.stderr
+
+    assert schema.adopt_squashed_history(stack, empty_database)
+
+    assert _history(empty_database) == list(schema.BASELINE_VERSIONS)
+    later = stack.supabase_cli("migration", "up", db_url=empty_database)
+    applied = [line for line in (later.stderr + later.stdout).splitlines() if "Applying" in line]
+    assert len(applied) == len(MIGRATIONS) - len(BASELINE)
+    assert _history(empty_database) == [name.split("_", 1)[0] for name in MIGRATIONS]
+    assert not schema.adopt_squashed_history(stack, empty_database)
+
+
+def test_a_database_that_stopped_before_the_last_squashed_migration_is_left_alone(
+    stack: LocalStack, empty_database: str
+) -> None:
+    stack.supabase_cli("migration", "up", db_url=empty_database)
+    # Its schema is older than the baseline's: recording the baseline would hide that.
+    _record_history(empty_database, [*SQUASHED[:1], "20261201000100"])
+    assert not schema.adopt_squashed_history(stack, empty_database)
+    assert _history(empty_database) == [*SQUASHED[:1], "20261201000100"]

@@ -21,9 +21,8 @@ from knowledge_core.settings import EmbedderSettings
 
 @pytest.fixture(scope="module")
 def local() -> LocalEmbedder:
-    # float32: the reference vectors, the same whatever a text is batched with (int8 moves them
-    # slightly with their batch peers: test_local_model.py).
-    return LocalEmbedder(EmbedderSettings(local_embedding_precision="float32"))
+    # float32 (the default): the reference model's vectors on any CPU (test_local_model.py).
+    return LocalEmbedder(EmbedderSettings())
 
 
 class CountingLocal:

@@ -4,8 +4,10 @@ Queued documents here wait for a model no running worker has ('claim-test-model'
 stack's own worker leaves them alone and every step is the test's.
 """
 
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import psycopg
@@ -14,7 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from local_stack.stack import LocalStack, User
-from tests.support import rest_client, unit_vector
+from tests.support import make_user, rest_client, unit_vector
 
 MODEL = "claim-test-model"
 
@@ -230,3 +232,58 @@ def test_a_renewed_lease_is_not_taken_and_a_lost_one_cannot_be_renewed(
     assert renew(held["lease_token"]) is False  # expired: the claim is up for grabs, not renewed
     (taken,) = claim(worker_db, 1)
     assert taken["lease_token"] != held["lease_token"]
+
+
+def _backend_pid(conn: psycopg.Connection) -> int:
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _wait_until_waiting_for_a_lock(db: psycopg.Connection, pid: int) -> None:
+    """Poll until `pid` waits for a lock (a deadline guards the loop; nothing is timed)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "select wait_event_type from pg_stat_activity where pid = %s", (pid,)
+        ).fetchone()
+        if row is not None and row[0] == "Lock":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+def test_completing_a_claim_while_its_owner_is_deleted_does_not_deadlock(
+    stack: LocalStack, db: psycopg.Connection, worker_db: psycopg.Connection
+) -> None:
+    """A user's deletion and the worker completing that user's document take their locks in
+    the same order (the user's row, the document, its queue row), so one waits for the other.
+
+    The interleaving that deadlocked, made certain: a third transaction holds the user's row,
+    the deletion queues for it, then the worker completes the claim (and, before the fix, locked
+    the document and queue row first, then queued for the user's row behind the deletion for its
+    passages' foreign key check, while the deletion, once it had the row, waited for the
+    document)."""
+    owner = make_user(stack, "deleted-while-embedded")
+    [document] = queue_documents(db, owner, 1)
+    [work] = [w for w in claim(worker_db, 100) if str(w["document_id"]) == document]
+    with (
+        psycopg.connect(stack.db_url) as holder,
+        psycopg.connect(stack.db_url, autocommit=True) as deleter,
+        ThreadPoolExecutor(2) as pool,
+    ):
+        deleter_pid, worker_pid = _backend_pid(deleter), _backend_pid(worker_db)
+        holder.execute("select 1 from auth.users where id = %s for update", (owner.id,))
+        deleting = pool.submit(deleter.execute, "delete from auth.users where id = %s", (owner.id,))
+        _wait_until_waiting_for_a_lock(db, deleter_pid)
+        completing = pool.submit(
+            complete, worker_db, work["document_id"], work["lease_token"], "passage"
+        )
+        _wait_until_waiting_for_a_lock(db, worker_pid)
+        holder.rollback()
+        deleting.result()
+        # The deletion went first: the document is gone, so the claim is lost, not written.
+        assert completing.result() is False
+    assert (
+        db.execute("select 1 from public.documents where id = %s", (document,)).fetchone() is None
+    )
