@@ -1,7 +1,7 @@
 """hybrid_search's fusions, computed here: the truth a benchmark compares hybrid_search with.
 
 Each takes the two ranked candidate lists, (id, score) best first, as hybrid_search's sides
-bring them (supabase/migrations/20261206120000_keyword_ranking_bm25.sql states both).
+bring them (supabase/schemas/75_hybrid_search.sql states both).
 """
 
 from collections.abc import Sequence

@@ -4,7 +4,7 @@ Only the words come from Postgres (its 'english' text search configuration: the 
 words are Postgres' own and not worth re-implementing): the title's and the passage's tsvectors
 as text, parsed here. Everything else is computed here from the rows the caller may read (read as
 the caller, so RLS picks them): which passages hold a word, the statistics, the formula, the
-order. The formula is the one the migration states (20261206120000_keyword_ranking_bm25.sql):
+order. The formula is the one supabase/schemas/62_keyword_index.sql states:
 
     score(p) = sum over distinct query words t in p of
                idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(p) / avglen))

@@ -1,6 +1,9 @@
 -- =============================================================================================
 -- The keyword side, for questions: BM25 over any of the query's words, statistics per scope
 -- =============================================================================================
+-- Hand-written (issue 24): what supabase/schemas/62_keyword_index.sql and 75_hybrid_search.sql
+-- state, plus what no differ writes: the keyword index filled from the passages already stored
+-- before its search index is built. `kb-stack db drift` holds the two to the same catalog.
 -- Until now the keyword side was `websearch_to_tsquery`, which requires every word of the query:
 -- a question in natural language matched nothing (15 of 300 SciFact claims matched anything), so
 -- hybrid search was semantic search. This migration ranks passages by BM25 over ANY of the

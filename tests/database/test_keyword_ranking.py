@@ -1,10 +1,11 @@
 """The keyword ranking (BM25 over any of the query's words) is the formula, over the caller's rows.
 
 private.visible_keyword_ranking reads a keyword index kept by triggers (postings and per-scope
-totals, 20261206120000) as the table's owner. These tests hold it to tests/bm25.py, computed
-here from the rows RLS lets each caller read: the same passages in the same order with the same
-scores, for every caller of the RLS matrix; a stranger's rows never move anyone else's scores;
-and the index stays right through inserts, updates and deletes of every kind.
+totals, supabase/schemas/62_keyword_index.sql) as the table's owner. These tests hold it to
+tests/bm25.py, computed here from the rows RLS lets each caller read: the same passages in the
+same order with the same scores, for every caller of the RLS matrix; a stranger's rows never move
+anyone else's scores; and the index stays right through inserts, updates and deletes of every
+kind.
 """
 
 import uuid
