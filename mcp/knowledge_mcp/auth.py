@@ -1,9 +1,9 @@
 """Bearer tokens over HTTP: the SDK's resource-server machinery, knowledge_core's token check.
 
-The SDK answers 401 with `WWW-Authenticate` pointing at the protected resource metadata, serves
-that metadata (RFC 9728), and enforces the required scope; it asks a `TokenVerifier` whether a
-token is good. That verifier is this module: it delegates to `knowledge_core.tokens`, the same
-check the API makes (signature with the project secret or its JWKS, expiry, audience, role).
+The SDK answers 401 with `WWW-Authenticate` pointing at the protected resource metadata and
+serves that metadata (RFC 9728); it asks a `TokenVerifier` whether a token is good. That
+verifier is this module: it delegates to `knowledge_core.tokens`, the same check the API makes
+(signature with the project secret or its JWKS, expiry, audience, role).
 """
 
 import logging
@@ -16,37 +16,23 @@ from knowledge_core.errors import InvalidToken, Unavailable
 from knowledge_core.rest import RestPool
 from knowledge_core.tokens import Caller, TokenVerifier
 
-READ = "knowledge:read"
-WRITE = "knowledge:write"
-SCOPES = [READ, WRITE]
 SESSION_CLIENT = "first-party-session"
 
 security_log = logging.getLogger("knowledge_mcp.security")
 
 
-def granted_scopes(caller: Caller) -> list[str]:
-    """The scopes the database honours for this token, in the form the SDK's scope check reads.
-
-    Mirrors `private.token_allows` in SQL so the early check never contradicts the authority:
-    `knowledge:write` implies read, and a token without a `scope` claim is a first-party session
-    token that keeps its user's full rights. The database still decides every read and write.
-    """
-    scopes = caller.scopes
-    if scopes is None:
-        return list(SCOPES)
-    granted = set(scopes)
-    if WRITE in granted:
-        granted.add(READ)
-    return sorted(granted)
-
-
 def access_token(caller: Caller) -> AccessToken:
-    """The SDK's view of a verified caller; `claims` carries everything to rebuild the Caller."""
+    """The SDK's view of a verified caller; `claims` carries everything to rebuild the Caller.
+
+    `scopes` are the token's own (OIDC scopes from Supabase Auth: "openid email"). The server
+    requires none: what an agent may read or write is its user's grant, which the database
+    decides on every call (private.token_allows), not a scope the SDK could check here.
+    """
     expires = caller.claims.get("exp")
     return AccessToken(
         token=caller.token,
         client_id=caller.client_id or SESSION_CLIENT,
-        scopes=granted_scopes(caller),
+        scopes=sorted(caller.scopes or ()),
         expires_at=int(expires) if isinstance(expires, int | float) else None,
         subject=caller.user_id,
         claims=dict(caller.claims),

@@ -102,9 +102,10 @@ def describe(error: KnowledgeBaseError) -> str:
     text = f"{error.field}: {error.message}" if error.field else error.message
     if isinstance(error, Forbidden):
         text = (
-            f"refused by the database: {text}. Your access token may not allow it (adding and "
-            "deleting need the knowledge:write scope), or the user lacks the right (owner or "
-            "editor of the workspace; an agent may delete only documents it created)"
+            f"refused by the database: {text}. The user may not have let this agent do it "
+            "(adding and deleting need their write grant, given on the consent page), or the "
+            "user lacks the right (owner or editor of the workspace; an agent may delete only "
+            "documents it created)"
         )
     elif isinstance(error, InvalidToken):
         text = f"{text}. Sign in again for a fresh access token, then reconnect"
@@ -256,7 +257,7 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
         """Store a document so it can be searched later.
 
         Use when the user asks you to remember, save or add something to their knowledge base.
-        Needs write access (the knowledge:write scope). Adding the same text to the same place
+        Needs the user's write grant to this agent. Adding the same text to the same place
         again is safe: the existing document is returned (created: false). Large documents take
         a while: progress is reported as passages are embedded.
         """
@@ -355,7 +356,7 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
     async def delete_document(document_id: DocumentId, ctx: KBContext) -> DeletedDocument:
         """Delete a document and all its passages, for good.
 
-        Only when the user clearly asks for it. Needs write access (the knowledge:write scope)
+        Only when the user clearly asks for it. Needs the user's write grant to this agent
         and the right to delete that document: the user owns it or is an owner or editor of
         its workspace, and an agent may delete only documents it added itself.
         """

@@ -7,11 +7,15 @@
 -- pgvector: the `vector` and `halfvec` types, distance operators, the HNSW index access method.
 -- In `extensions`, where Supabase keeps extensions (the extension_in_public advisor flags one in
 -- `public`); PostgREST puts that schema on every request's search_path.
+-- On hosted, `postgres` (not a superuser) makes it through supautils, which runs the creation as
+-- supabase_admin; where it exists already (enabled in the dashboard), this does nothing.
 create extension if not exists vector with schema extensions;
 
--- Deny by default. Postgres lets PUBLIC execute every new function, and Supabase's default
--- privileges add anon and authenticated in `public`: each callable function is granted beside
--- its definition instead, so nothing becomes callable by `anon` by accident.
+-- Deny by default. Postgres lets PUBLIC execute every new function, whatever a schema's default
+-- privileges say (a per-schema revoke cannot remove it: only this global one does), so each
+-- callable function is granted beside its definition, and nothing becomes callable by `anon` by
+-- accident. Projects made before Supabase stopped granting new objects to the API roles (2026)
+-- also grant functions in `public` to anon and authenticated by default: revoked too.
 alter default privileges revoke execute on functions from public;
 alter default privileges in schema public revoke execute on functions from anon, authenticated;
 

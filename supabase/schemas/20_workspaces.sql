@@ -5,7 +5,8 @@
 --   * A workspace and its member list are visible to its members.
 --   * Anyone signed in may create one, and becomes its first owner.
 --   * Only owners rename or delete it, and add, change or remove members; anyone may leave.
---   * Tokens with an OAuth `scope` claim get only what it grants (10_caller_token.sql).
+--   * An agent (a token with an OAuth client_id) gets what its user granted it
+--     (10_caller_token.sql).
 -- Policies wrap auth.uid() and the helpers in `(select ...)` so Postgres evaluates them once per
 -- statement (an initPlan), not once per row.
 
@@ -86,14 +87,17 @@ create trigger workspaces_touch_updated_at
 -- ---------------------------------------------------------------------------------------------
 -- Privileges and policies
 -- ---------------------------------------------------------------------------------------------
--- Supabase grants everything in `public` to anon and authenticated; narrow that so a mistake in
--- a policy cannot widen access. anon has no privilege at all. Who created a workspace, and when,
--- is not the client's to write.
+-- Each role gets what it needs, granted here (hosted Supabase grants new tables to nobody; older
+-- projects granted everything to every API role, hence the revoke), so a mistake in a policy
+-- cannot widen access. anon has no privilege at all. Who created a workspace, and when, is not
+-- the client's to write.
 alter table public.workspaces enable row level security;
-revoke all on public.workspaces from anon, authenticated;
+revoke all on public.workspaces from anon, authenticated, service_role;
 grant select, delete on public.workspaces to authenticated;
 grant insert (id, name) on public.workspaces to authenticated;
 grant update (name) on public.workspaces to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.workspaces to service_role;
 
 -- The creator is named too: the row must be readable in the INSERT's RETURNING, before the
 -- trigger's owner membership is visible to the statement.
@@ -134,10 +138,12 @@ create policy "Workspace owners can delete their workspace"
 
 -- A membership's workspace and user are fixed once made; owners change only the role.
 alter table public.workspace_members enable row level security;
-revoke all on public.workspace_members from anon, authenticated;
+revoke all on public.workspace_members from anon, authenticated, service_role;
 grant select, delete on public.workspace_members to authenticated;
 grant insert (workspace_id, user_id, role) on public.workspace_members to authenticated;
 grant update (role) on public.workspace_members to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.workspace_members to service_role;
 
 create policy "Members can see who else is in their workspaces"
   on public.workspace_members for select to authenticated

@@ -5,7 +5,7 @@
 --   * A document is readable by its owner and by every member of its workspace.
 --   * It is added by its owner, privately or into a workspace they own or edit; changed by its
 --     owner and the workspace's owners and editors; viewers only read.
---   * An agent (a token with a `client_id`) deletes only documents it created, whatever scope
+--   * An agent (a token with a `client_id`) deletes only documents it created, whatever access
 --     the user granted it.
 --   * anon gets nothing: there is no public knowledge.
 -- Other triggers on documents: the model registry's (50_embedding_models.sql) and the
@@ -184,12 +184,14 @@ create trigger documents_propagate_scope
 -- Ownership, the creating agent, the status and the timestamps are not the client's to write.
 -- content_hash stays writable for callers that write their passages themselves without text.
 alter table public.documents enable row level security;
-revoke all on public.documents from anon, authenticated;
+revoke all on public.documents from anon, authenticated, service_role;
 grant select, delete on public.documents to authenticated;
 grant insert (id, owner_id, workspace_id, title, source, category, metadata, content_hash,
   embedding_model, content) on public.documents to authenticated;
 grant update (workspace_id, title, source, category, metadata, content_hash, content)
   on public.documents to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.documents to service_role;
 
 create policy "Documents are readable by their owner and workspace members"
   on public.documents for select to authenticated

@@ -87,12 +87,14 @@ create trigger document_chunks_copy_scope
 -- ---------------------------------------------------------------------------------------------
 -- Clients write the text, vector, position and location; the scope columns are the triggers'.
 alter table public.document_chunks enable row level security;
-revoke all on public.document_chunks from anon, authenticated;
+revoke all on public.document_chunks from anon, authenticated, service_role;
 grant select, delete on public.document_chunks to authenticated;
 grant insert (document_id, chunk_index, content, embedding, location) on public.document_chunks
   to authenticated;
 grant update (chunk_index, content, embedding, location) on public.document_chunks
   to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.document_chunks to service_role;
 
 -- Both arms of the OR are index conditions. `workspace_id in (select ...)` would be a hashed
 -- SubPlan, which the planner can only apply as a filter: every RLS-restricted read of the

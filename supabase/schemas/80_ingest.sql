@@ -201,11 +201,13 @@ create trigger ingest_jobs_touch_updated_at
   for each row execute function private.touch_updated_at();
 
 alter table public.ingest_jobs enable row level security;
-revoke all on public.ingest_jobs from anon, authenticated;
+revoke all on public.ingest_jobs from anon, authenticated, service_role;
 grant select, delete on public.ingest_jobs to authenticated;
 grant insert (id, title, chunks_total) on public.ingest_jobs to authenticated;
 grant update (status, chunks_total, chunks_embedded, document_id, error)
   on public.ingest_jobs to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.ingest_jobs to service_role;
 
 create policy "Users can see their own ingest jobs"
   on public.ingest_jobs for select to authenticated

@@ -142,7 +142,7 @@ create trigger vector_store_delete_document
 -- Privileges and policies: rows follow their documents
 -- ---------------------------------------------------------------------------------------------
 alter table public.vector_store enable row level security;
-revoke all on public.vector_store from anon, authenticated;
+revoke all on public.vector_store from anon, authenticated, service_role;
 grant select, delete on public.vector_store to authenticated;
 grant insert (id, content, embedding, metadata, embedding_model, workspace_id)
   on public.vector_store to authenticated;
@@ -150,6 +150,8 @@ grant insert (id, content, embedding, metadata, embedding_model, workspace_id)
 -- the trigger refuses an id that actually changes.
 grant update (id, content, embedding, metadata, embedding_model, workspace_id)
   on public.vector_store to authenticated;
+-- Admin tooling (the service-role key; never a user's request).
+grant select, insert, update, delete on public.vector_store to service_role;
 
 -- Whether the caller can see a document, read as of now. volatile on purpose: a stable
 -- expression reads the table as it was when the statement began, so a policy could not see the

@@ -40,19 +40,9 @@ revoke execute on function private.refuse_token(text, text, text) from public;
 -- ---------------------------------------------------------------------------------------------
 -- PostgREST verifies a token's signature and expiry but, as configured on Supabase, not its
 -- audience or issuer: a token minted for another purpose with the same key would pass. Supabase
--- Auth issues user tokens with aud "authenticated" and iss "<project URL>/auth/v1"; refuse others.
--- The issuer is deployment-specific: set it once per project (the local stack does this itself):
---   update private.token_settings set issuer = 'https://<ref>.supabase.co/auth/v1';
--- While it is null, only the audience is checked. The one row is written by the migration that
--- follows the baseline.
-create table private.token_settings (
-  singleton boolean primary key default true check (singleton),
-  audience text not null default 'authenticated',
-  issuer text
-);
-comment on table private.token_settings is
-  'One row: the aud every user token must carry, and the iss (when set).';
-
+-- Auth issues user tokens with aud "authenticated" and iss "<project URL>/auth/v1"; refuse others
+-- (the expected values: private.token_settings, 10_caller_token.sql). While the issuer is null,
+-- only the audience is checked.
 create function private.check_token_claims()
 returns void
 language plpgsql

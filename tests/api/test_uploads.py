@@ -23,7 +23,7 @@ from tests.files import (
     xlsx_like,
     zip_bomb_docx,
 )
-from tests.support import make_user
+from tests.support import agent_token, make_user
 
 MANUAL = make_pdf(
     [
@@ -405,7 +405,7 @@ def test_uploads_go_through_the_token_check_and_rls(
         stranger = upload(api, uploader.token, "b.md", GUIDE_MD, workspace_id=str(row[0]))
         assert stranger.status_code == 403, stranger.text
         assert counts(db, uploader.user) == before
-        agent = stack.access_token(viewer, scope="knowledge:read")
+        agent = agent_token(stack, viewer, "read")
         assert upload(api, agent, "a.md", GUIDE_MD).status_code == 403
         assert counts(db, viewer) == (0, 0, 0)
 

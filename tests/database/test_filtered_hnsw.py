@@ -128,16 +128,41 @@ def exact_top_k(
     return [int(r[0]) for r in rows]
 
 
-def as_caller(db: psycopg.Connection, user: User) -> None:
-    """What PostgREST does for a request with the user's token (inside a transaction)."""
-    claims = json.dumps({"sub": user.id, "role": "authenticated"})
-    db.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+def as_caller(db: psycopg.Connection, user: User, client_id: str | None = None) -> None:
+    """What PostgREST does for a request with the user's token (inside a transaction); with
+    `client_id`, an agent's token as Supabase Auth's OAuth server issues it."""
+    claims: dict[str, str] = {"sub": user.id, "role": "authenticated"}
+    if client_id is not None:
+        claims |= {"client_id": client_id, "scope": "openid email"}
+    db.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
     db.execute("set local role authenticated")
 
 
 def search(stack: LocalStack, user: User, query: str, **params: object) -> list[dict[str, object]]:
     client = supabase_client(stack, stack.access_token(user))
     return rows_of(client.rpc("match_documents", {"query_embedding": query, **params}).execute())
+
+
+def plans_as(
+    stack: LocalStack,
+    user: User,
+    statement: str,
+    params: tuple[object, ...],
+    client_id: str | None = None,
+) -> list[str]:
+    """Every plan the statement ran, nested statements included, as the caller (auto_explain:
+    preloaded, as on hosted, and set by postgres as supautils lets it)."""
+    plans: list[str] = []
+    with psycopg.connect(stack.db_url, autocommit=True) as db:
+        db.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        db.execute("set auto_explain.log_min_duration = 0")
+        db.execute("set auto_explain.log_nested_statements = on")
+        db.execute("set auto_explain.log_level = notice")
+        db.execute("set client_min_messages = notice")
+        with db.transaction():
+            as_caller(db, user, client_id)
+            db.execute(statement, params).fetchall()
+    return plans
 
 
 def nested_plans(
@@ -152,17 +177,7 @@ def nested_plans(
     Only statements that read the chunks or the keyword index and hold a marker (`<=>`: those
     that rank by distance; the estimate's count is bounded by its LIMIT, and the planner may read
     it with a sequential scan that stops there)."""
-    plans: list[str] = []
-    with psycopg.connect(stack.db_url, autocommit=True) as db:
-        db.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
-        db.execute("load 'auto_explain'")
-        db.execute("set auto_explain.log_min_duration = 0")
-        db.execute("set auto_explain.log_nested_statements = on")
-        db.execute("set auto_explain.log_level = notice")
-        db.execute("set client_min_messages = notice")
-        with db.transaction():
-            as_caller(db, user)
-            db.execute(statement, params).fetchall()
+    plans = plans_as(stack, user, statement, params)
     return "\n".join(
         p
         for p in plans

@@ -28,6 +28,7 @@ from tests.bm25 import (
 )
 from tests.support import (
     World,
+    agent_token,
     insert_chunk,
     insert_document,
     make_user,
@@ -75,9 +76,10 @@ def words(stack: LocalStack, db: psycopg.Connection) -> Iterator[tuple[World, st
 
 def token_of(stack: LocalStack, w: World, actor: str) -> str:
     if actor == "read_only_agent":
-        return stack.access_token(w.owner, scope="knowledge:read", client_id="reader")
+        return agent_token(stack, w.owner, "read")
     if actor == "unscoped_agent":
-        return stack.access_token(w.owner, scope="profile", client_id="stranger-app")
+        # An agent its user never let in: no grant.
+        return agent_token(stack, w.owner, None)
     user = {"owner": w.owner, "editor": w.editor, "viewer": w.viewer, "stranger": w.stranger}
     return stack.access_token(user[actor])
 

@@ -1,4 +1,5 @@
-"""Migrations apply to an empty database in one go, then report that it is up to date."""
+"""Migrations apply to an empty database in one go, then report that it is up to date; and each
+one alone, in a session of its own, as the non-superuser `postgres` hosted gives a project."""
 
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,33 @@ def test_migrations_apply_once_then_report_up_to_date(
     listed = stack.supabase_cli("migration", "list", db_url=empty_database)
     for name in MIGRATIONS:
         assert name.split("_", 1)[0] in listed.stdout
+
+
+def test_each_migration_applies_alone_in_a_fresh_session_as_non_superuser_postgres(
+    stack: LocalStack, empty_database: str
+) -> None:
+    """What `supabase db push` does to a hosted project one migration behind: the migration is
+    the first statement of its session (no earlier one loaded pgvector), run by `postgres`."""
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute(
+            "select current_user, rolsuper from pg_roles where rolname = current_user"
+        ).fetchone() == ("postgres", False)
+    database = empty_database.rsplit("/", 1)[1]
+    for name in MIGRATIONS:
+        # psql --single-transaction: one new connection, one transaction, as the CLI runs one.
+        postgres.psql(
+            stack.settings,
+            stack.secrets,
+            "--single-transaction",
+            "-f",
+            f"supabase/migrations/{name}",
+            database=database,
+        )
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute(
+            "select count(*) from pg_proc where oid = 'public.match_documents'::regproc "
+            "and proconfig @> array['hnsw.iterative_scan=relaxed_order']"
+        ).fetchone() == (1,)
 
 
 def _history(url: str) -> list[str]:

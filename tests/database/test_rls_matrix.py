@@ -18,6 +18,7 @@ from postgrest.exceptions import APIError
 from local_stack.stack import LocalStack
 from tests.support import (
     World,
+    agent_token,
     forged_token,
     rest_client,
     rows_of,
@@ -200,7 +201,7 @@ def token_for(stack: LocalStack, w: World, actor: str) -> str | None:
     if actor == "anon":
         return None
     if actor == "read_only_agent":
-        return stack.access_token(w.owner, scope="knowledge:read", client_id="test-agent")
+        return agent_token(stack, w.owner, "read")
     if actor == "expired":
         return stack.access_token(w.owner, expires_in=-3600)
     if actor == "forged":

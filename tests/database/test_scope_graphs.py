@@ -5,6 +5,7 @@ point (all their rows in their workspace W), a member of W who also owns a few r
 own, and a stranger. Nothing is timed; plans are read with auto_explain as the caller runs them.
 """
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,13 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack, User
-from tests.database.test_filtered_hnsw import as_caller, exact_top_k, nested_plans, search
+from tests.database.test_filtered_hnsw import (
+    as_caller,
+    exact_top_k,
+    nested_plans,
+    plans_as,
+    search,
+)
 from tests.support import (
     EmbeddingLike,
     copy_chunks,
@@ -33,6 +40,15 @@ OWN = 40  # the member's own rows
 K = 10
 SEARCH = (
     "select id from public.match_documents(%s::extensions.vector, %s, filter_embedding_model => %s)"
+)
+HYBRID = (
+    "select id from public.hybrid_search('synthetic passage', %s::extensions.vector, %s, "
+    "filter_embedding_model => %s)"
+)
+# The indexes a plan reads, and whether it scans the table itself.
+READS = re.compile(
+    r"(?:Index Scan|Index Only Scan|Bitmap Index Scan) (?:Backward )?(?:using|on) (\S+)"
+    r"|Seq Scan on (\S+)"
 )
 
 
@@ -249,3 +265,35 @@ def test_a_tenant_below_the_switch_point_walks_their_graph_too(
         own = scope_graph(db, t, t.small.id, None)
     assert own in nested_plans(stack, t.small, SEARCH, params)
     assert recall(stack, t.small, t) >= 0.9
+
+
+def _reads(plans: list[str]) -> list[tuple[str, str]]:
+    return sorted(m for p in plans if "agent_grants" not in p for m in READS.findall(p))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("statement", [SEARCH, HYBRID], ids=["match_documents", "hybrid_search"])
+def test_an_agent_searches_as_its_user_with_its_grant_read_once_per_statement(
+    stack: LocalStack, tenants: Tenants, statement: str
+) -> None:
+    """An agent its user let read (a client_id, "openid email") runs the searches its user runs:
+    the same rows, through the same indexes, whatever the tenant's size. Its grant is read by
+    private.token_allows, whose statement (the only one reading agent_grants) runs a handful of
+    times per search (once per statement RLS applies to, an InitPlan), never once per row."""
+    t = tenants
+    client = str(uuid.uuid4())
+    for user in (t.big, t.mid, t.small, t.member):
+        stack.grant_agent(user, client, "read")
+        params = (t.queries[4], K, t.model)
+        person = plans_as(stack, user, statement, params)
+        agent = plans_as(stack, user, statement, params, client_id=client)
+        assert _reads(agent) == _reads(person), user.email
+        checks = [p for p in agent if "public.agent_grants" in p]
+        assert 1 <= len(checks) <= 12, (user.email, len(checks))
+        with psycopg.connect(stack.db_url, autocommit=True) as db:
+            found: dict[str | None, list[int]] = {}
+            for caller in (None, client):
+                with db.transaction():
+                    as_caller(db, user, caller)
+                    found[caller] = [r[0] for r in db.execute(statement, params).fetchall()]
+        assert found[client] == found[None] and len(found[None]) == K, user.email

@@ -48,6 +48,7 @@ SELECTS: dict[str, list[str]] = {
     ],
     "ingest_jobs": ["*", "title", "id,document_id,title"],
     "vector_store": ["*", "id,created_at", "*,documents(*)", "id,documents(content,title)"],
+    "agent_grants": ["*", "client_id,access", "user_id,client_id"],
 }
 
 
@@ -120,6 +121,18 @@ def filter_atom(draw: st.DrawFn, world: World, actor: Actor, table: str) -> tupl
                     ("or", f"(id.eq.{ws},created_by.eq.{victim})"),
                     ("name", "like.hostile*"),
                     ("name", f"eq.{noise}"),
+                ]
+            )
+        )
+    if table == "agent_grants":
+        client = draw(st.sampled_from(list(world.clients.values())))
+        return draw(
+            st.sampled_from(
+                [
+                    ("client_id", f"eq.{client}"),
+                    ("user_id", f"neq.{actor.user.id}"),
+                    ("user_id", f"eq.{victim}"),
+                    ("access", "eq.write"),
                 ]
             )
         )
@@ -282,6 +295,11 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
         "vector-store-patch",
         "vector-store-delete",
         "patch-doc-text",
+        # Agents' grants: only a user's own session writes its own (10_caller_token.sql).
+        "grant-as-victim",
+        "grant-self",
+        "raise-grants",
+        "revoke-grants",
     ]
     if no_rights:
         kinds += ["patch-any", "delete-any", "delete-any-chunk"]
@@ -410,6 +428,38 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
         request = Request(
             "PATCH", "/documents", [("id", f"in.({ids})"), *atoms], {"content": PWNED}, ret
         )
+    elif kind in ("grant-as-victim", "grant-self") and (
+        kind == "grant-as-victim" or actor.client_id is None
+    ):
+        # In another person's name (a person granting for themselves would be within rights).
+        someone = draw(st.sampled_from([u for p, u in world.people.items() if p != actor.person]))
+        client = draw(st.sampled_from([*world.clients.values(), str(uuid.uuid4())]))
+        body = {"user_id": someone.id, "client_id": client, "access": "write"}
+        upsert = [("on_conflict", "user_id,client_id")] if draw(st.booleans()) else []
+        headers = {"Prefer": "resolution=merge-duplicates,return=representation"}
+        request = Request("POST", "/agent_grants", upsert, body, headers)
+    elif kind == "grant-self":
+        # An agent giving itself (more) access, as the consent page would write it.
+        body = {"client_id": actor.client_id, "access": "write"}
+        headers = {"Prefer": "resolution=merge-duplicates,return=representation"}
+        request = Request(
+            "POST", "/agent_grants", [("on_conflict", "user_id,client_id")], body, headers
+        )
+    elif kind == "raise-grants":
+        # Others' grants for anyone; an agent's own user's grants too (never a person's own).
+        scope = (
+            ("user_id", f"neq.{actor.user.id}")
+            if actor.client_id is None
+            else ("access", "in.(read,write)")
+        )
+        request = Request("PATCH", "/agent_grants", [scope], {"access": "write"}, ret)
+    elif kind == "revoke-grants":
+        scope = (
+            ("user_id", f"neq.{actor.user.id}")
+            if actor.client_id is None
+            else ("client_id", "not.is.null")
+        )
+        request = Request("DELETE", "/agent_grants", [scope], headers=ret)
     elif kind == "patch-any":
         request = Request("PATCH", "/documents", atoms or [("id", "not.is.null")], doc_body, ret)
     elif kind == "delete-any":

@@ -6,10 +6,10 @@ one, with an in-process API app bound to it and driven over httpx's ASGI transpo
 concurrent clients. The fault schedule: warm up, stop PostgREST, restart it, wait for the edge to
 serve again, stop Postgres, restart it, wait again, run on a little. The app is never restarted.
 
-Afterwards, read as the superuser: every acknowledged document (201/200) is there with exactly
-the chunk count the API reported; every document at all has every chunk its text makes (an
-ingest cut off mid-flight left nothing, or everything); the edge answered 503 while a part was
-down, never another 5xx; and after each restart it served writes and searches again.
+Afterwards, read as postgres (RLS bypassed): every acknowledged document (201/200) is there
+with exactly the chunk count the API reported; every document at all has every chunk its text
+makes (an ingest cut off mid-flight left nothing, or everything); the edge answered 503 while a
+part was down, never another 5xx; and after each restart it served writes and searches again.
 """
 
 import asyncio

@@ -149,6 +149,30 @@ def test_doors_serve_what_the_actor_may_read(
         assert ok and mine.secret in text, text
 
 
+def test_each_agent_reads_exactly_what_its_users_grant_opens(
+    world: World, rest: httpx.Client, edge: TestClient
+) -> None:
+    """Agents' tokens (Supabase Auth's shape: client_id, "openid email") through PostgREST and
+    the API: a read or write grant opens its user's documents; no grant, a revoked grant,
+    another user's grant of the same client, or a grant the agent tried to give itself, none.
+    And an agent sees no grant but its own."""
+    agents = [a for a in world.actors if a.client_id is not None]
+    assert {a.access for a in agents} == {"read", "write", None}
+    for actor in agents:
+        readable = {d.id for d in world.docs if world.can_read(actor, d)}
+        assert bool(readable) == (actor.access is not None), actor.name
+        direct = send(rest, actor, Request("GET", "/documents", [("select", "id")]))
+        assert direct.status_code == 200, direct.text
+        assert {row["id"] for row in direct.json()} == readable, actor.name
+        listed = edge.get("/v1/documents", headers=bearer(actor.token), params={"limit": 100})
+        assert listed.status_code == 200, listed.text
+        assert {d["id"] for d in listed.json()["items"]} == readable, actor.name
+        grants = send(rest, actor, Request("GET", "/agent_grants", [("select", "client_id")]))
+        assert grants.status_code == 200, grants.text
+        expected = [{"client_id": actor.client_id}] if actor.access is not None else []
+        assert grants.json() == expected, actor.name
+
+
 def test_the_detector_fires_when_rls_is_bypassed(
     world: World, rest: httpx.Client, db: psycopg.Connection, stack: LocalStack
 ) -> None:
@@ -675,7 +699,7 @@ def run_mcp(
 
     try:
         return door.session(actor.token, work)
-    except Exception as error:  # refused before any tool ran (e.g. 403: no knowledge:read scope)
+    except Exception as error:  # refused before any tool ran (e.g. 401: a revoked session)
         return "connection-refused", False, repr(error), None
 
 

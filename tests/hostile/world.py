@@ -2,29 +2,35 @@
 
 Six people, two workspaces with owner/editor/viewer seats, ten documents ingested through the
 API (so their chunks and vectors are real), one background job each, and tokens that act for
-them: session tokens, a read-only agent, a writing agent with its own client id, a token whose
-scope grants nothing.
+them: session tokens, and agents' tokens as Supabase Auth's OAuth server issues them (a client
+id, "openid email"): one its user let read, one it let write, one never let in, one whose grant
+was revoked, one carrying a client id another user granted (not this one), one that tried to
+grant itself.
 
 Every document carries two strings: a `marker`, a guessable word attackers are allowed to probe
 with (in filters, full-text and search queries), and a `secret`, random and never sent in any
 request. A forbidden secret seen in any answer, whatever its shape or status, is a leak; so is
 a forbidden document, chunk or job id in a successful answer, and so is any change to what the
-actor may not change (compared in the database before and after, as the superuser).
+actor may not change (compared in the database before and after, as postgres, RLS bypassed),
+the users' agent grants included.
 """
 
 import json
 import secrets
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import psycopg
 from fastapi.testclient import TestClient
 
 from local_stack.stack import LocalStack, User
 from tests.api.conftest import bearer
+from tests.support import agent_token, rest_client
 
 READ = "knowledge:read"
 WRITE = "knowledge:write"
@@ -76,21 +82,24 @@ class Job:
 
 @dataclass(frozen=True)
 class Actor:
-    """A token and whose it is. `scope` None is a first-party session token (full rights)."""
+    """A token and whose it is: a person's own session (client_id None: full rights), or an
+    agent's token, which gets what its user granted this client (`access`: read, write, or None
+    for no grant at all)."""
 
     name: str
     person: str
     user: User
     token: str = field(repr=False)
-    scope: str | None = None
     client_id: str | None = None
+    access: str | None = None
 
     def allows(self, required: str) -> bool:
-        """private.token_allows, restated: write implies read; no scope claim means all."""
-        if self.scope is None:
+        """private.token_allows, restated: write implies read; no client_id means all."""
+        if self.client_id is None:
             return True
-        granted = set(self.scope.split())
-        return required in granted or (required == READ and WRITE in granted)
+        if required == READ:
+            return self.access in ("read", "write")
+        return self.access == "write"
 
 
 @dataclass
@@ -101,6 +110,7 @@ class World:
     docs: list[Doc]
     jobs: list[Job]
     actors: list[Actor]
+    clients: dict[str, str]  # label -> OAuth client id of the world's agents
     workspace_label: dict[str, str] = field(default_factory=dict)  # id -> label
 
     def __post_init__(self) -> None:
@@ -239,10 +249,11 @@ class Snapshot:
     members: frozenset[tuple[str, str, str]]
     workspaces: frozenset[tuple[str, str]]
     jobs: dict[str, tuple[Any, ...]]
+    grants: frozenset[tuple[str, str, str]]  # (user, client, access)
 
 
 def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
-    """Everything the world's people and workspaces hold, read as the superuser (RLS off)."""
+    """Everything the world's people and workspaces hold, read as postgres (RLS bypassed)."""
     users, workspaces = world.user_ids, list(world.workspaces.values())
     docs = {
         str(row[0]): tuple(str(v) if v is not None else None for v in row[1:])
@@ -285,7 +296,15 @@ def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
             (users,),
         ).fetchall()
     }
-    return Snapshot(docs, members, spaces, jobs)
+    grants = frozenset(
+        (str(u), str(c), str(a))
+        for u, c, a in db.execute(
+            "select user_id, client_id, access from public.agent_grants "
+            "where user_id = any(%s::uuid[])",
+            (users,),
+        ).fetchall()
+    )
+    return Snapshot(docs, members, spaces, jobs, grants)
 
 
 def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapshot) -> list[str]:
@@ -335,6 +354,9 @@ def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapsho
     for job_id, new in after.jobs.items():
         if job_id not in before.jobs and new[0] != actor.user.id:
             problems.append(f"job {job_id} created for someone else")
+    # No attack asks for a grant a person may make themselves: any change is a leak.
+    if after.grants != before.grants:
+        problems.append(f"agent grants changed: {before.grants ^ after.grants}")
     return problems
 
 
@@ -398,6 +420,66 @@ def _body(marker: str, secret: str, topic: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def _agents(stack: LocalStack, people: dict[str, User], clients: dict[str, str]) -> list[Actor]:
+    """Agents' tokens, each after what its user did on the consent page (or did not)."""
+    ana, ben, cy, dee = people["ana"], people["ben"], people["cy"], people["dee"]
+    # cy let agent w write, then revoked it, with her own token as the consent page would.
+    granted = grant_through_rest(stack, stack.access_token(cy), clients["w"], "write")
+    assert granted.status_code == 201, granted.text
+    with rest_client(stack, stack.access_token(cy)) as http:
+        revoked = http.delete("/agent_grants", params={"client_id": f"eq.{clients['w']}"})
+    assert revoked.status_code == 204, revoked.text
+    # dee's agent v tried to grant itself write: refused (only a user's own session grants).
+    forging = stack.access_token(dee, client_id=clients["v"])
+    assert grant_through_rest(stack, forging, clients["v"], "write").status_code == 403
+    return [
+        Actor(
+            "ana-reader",
+            "ana",
+            ana,
+            agent_token(stack, ana, "read", client_id=clients["r"]),
+            clients["r"],
+            "read",
+        ),
+        Actor(
+            "ana-agent-y",
+            "ana",
+            ana,
+            agent_token(stack, ana, "write", client_id=clients["y"]),
+            clients["y"],
+            "write",
+        ),
+        Actor(
+            "ben-no-grant",
+            "ben",
+            ben,
+            agent_token(stack, ben, None, client_id=clients["z"]),
+            clients["z"],
+        ),
+        # Ana let y write; ben did not: y's token for ben gets nothing of ben's (or ana's).
+        Actor(
+            "ben-others-grant",
+            "ben",
+            ben,
+            agent_token(stack, ben, None, client_id=clients["y"]),
+            clients["y"],
+        ),
+        Actor("cy-revoked", "cy", cy, stack.access_token(cy, client_id=clients["w"]), clients["w"]),
+        Actor("dee-forged-grant", "dee", dee, forging, clients["v"]),
+    ]
+
+
+def grant_through_rest(stack: LocalStack, token: str, client: str, access: str) -> httpx.Response:
+    """The consent page's write: supabase-js's upsert into agent_grants with `token`."""
+    with rest_client(stack, token) as http:
+        return http.post(
+            "/agent_grants",
+            params={"on_conflict": "user_id,client_id"},
+            json={"client_id": client, "access": access},
+            headers={"Prefer": "resolution=merge-duplicates,return=representation"},
+        )
+
+
 def _vector(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in json.loads(text))
 
@@ -434,7 +516,8 @@ def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
                     (workspaces[seat], people[person].id, role),
                 )
         try:
-            agent_x = stack.access_token(people["ana"], scope=f"{READ} {WRITE}", client_id="x")
+            clients = {label: str(uuid.uuid4()) for label in ("x", "r", "y", "z", "w", "v")}
+            agent_x = agent_token(stack, people["ana"], "write", client_id=clients["x"])
             plan: list[tuple[str, str, str | None, str | None]] = [
                 ("A-private", "ana", None, None),
                 ("A-w1", "ana", "w1", None),
@@ -484,7 +567,7 @@ def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
                         workspace=ws,
                         marker=marker,
                         secret=secret,
-                        created_by_client="x" if agent else None,
+                        created_by_client=clients["x"] if agent else None,
                         chunk_ids=tuple(int(c[0]) for c in chunks),
                         first_chunk_text=str(chunks[0][1]),
                         first_chunk_vector=_vector(str(chunks[0][2])),
@@ -509,31 +592,8 @@ def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
                     ([d.id for d in docs],),
                 )
             actors = [Actor(p, p, people[p], stack.access_token(people[p])) for p in labels]
-            actors += [
-                Actor(
-                    "ana-reader",
-                    "ana",
-                    people["ana"],
-                    stack.access_token(people["ana"], scope=READ),
-                    READ,
-                ),
-                Actor(
-                    "ana-agent-y",
-                    "ana",
-                    people["ana"],
-                    stack.access_token(people["ana"], scope=f"{READ} {WRITE}", client_id="y"),
-                    f"{READ} {WRITE}",
-                    "y",
-                ),
-                Actor(
-                    "ben-no-scope",
-                    "ben",
-                    people["ben"],
-                    stack.access_token(people["ben"], scope=""),
-                    "",
-                ),
-            ]
-            yield World(people, workspaces, roles, docs, jobs, actors)
+            actors += _agents(stack, people, clients)
+            yield World(people, workspaces, roles, docs, jobs, actors, clients)
         finally:
             db.execute(
                 "delete from auth.users where id = any(%s::uuid[])",

@@ -18,7 +18,7 @@ import pytest
 
 from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack
-from tests.support import World, world
+from tests.support import World, agent_token, world
 
 SCRIPT = Path(__file__).with_name("js") / "vector_store.mjs"
 NODE = shutil.which("node")
@@ -90,7 +90,7 @@ def test_who_may_not_write_is_refused(
     stack: LocalStack, db: psycopg.Connection, w: World, actor: str
 ) -> None:
     token = (
-        stack.access_token(w.owner, scope="knowledge:read", client_id="reader")
+        agent_token(stack, w.owner, "read")
         if actor == "read_only_agent"
         else stack.access_token(w.viewer)
     )

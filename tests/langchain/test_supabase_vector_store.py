@@ -20,7 +20,7 @@ from postgrest.exceptions import APIError
 from knowledge_core.embeddings.local import LocalEmbedder
 from knowledge_core.settings import EmbedderSettings
 from local_stack.stack import LocalStack
-from tests.support import World, rows_of, supabase_client, world
+from tests.support import World, agent_token, rows_of, supabase_client, world
 from tests.worker.conftest import wait_settled
 
 with warnings.catch_warnings():
@@ -193,7 +193,7 @@ def test_who_may_not_write_cannot_write_through_langchain(
     owner_store = store_for(stack, stack.access_token(w.owner), fake)
     (shared,) = owner_store.add_texts(["Shared note."], workspace_id=w.workspace)
     token = (
-        stack.access_token(w.owner, scope="knowledge:read", client_id="reader")
+        agent_token(stack, w.owner, "read")
         if actor == "read_only_agent"
         else stack.access_token(getattr(w, actor))
     )

@@ -8,8 +8,11 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import jwt
 import psycopg
@@ -19,7 +22,7 @@ from local_stack import postgres, postgrest
 from local_stack.processes import StackError
 from local_stack.settings import REPO_ROOT, StackSettings
 from local_stack.stack import LocalStack
-from tests.support import second_stack_settings, stack_cli, supabase_client
+from tests.support import rest_client, second_stack_settings, stack_cli, supabase_client
 
 STATUS_NAMES = {"API_URL", "REST_URL", "DB_URL", "JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"}
 
@@ -66,30 +69,26 @@ def test_status_prints_supabase_variable_names(second: LocalStack) -> None:
     assert claims["role"] == "anon"
 
 
-def test_user_command_mints_supabase_auth_claims(second: LocalStack) -> None:
-    result = stack_cli(
-        second,
-        "user",
-        "someone@example.com",
-        "--scope",
-        "knowledge:read",
-        "--client-id",
-        "agent-1",
-        "--json",
+def _verified(stack: LocalStack, token: str) -> dict[str, Any]:
+    """The claims of a user token the stack minted, checked as PostgREST checks them."""
+    claims: dict[str, Any] = jwt.decode(
+        token, stack.secrets.jwt_secret, algorithms=["HS256"], audience="authenticated"
     )
+    return claims
+
+
+def test_user_command_mints_supabase_auth_claims(second: LocalStack) -> None:
+    """A first-party session's token, then an agent's, each shaped as Supabase Auth issues it."""
+    result = stack_cli(second, "user", "someone@example.com", "--json")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    claims = jwt.decode(
-        printed["access_token"],
-        second.secrets.jwt_secret,
-        algorithms=["HS256"],
-        audience="authenticated",
-    )
+    claims = _verified(second, printed["access_token"])
     assert claims["sub"] == printed["id"]
     assert claims["role"] == "authenticated"
+    assert claims["aud"] == "authenticated"  # a string, as GoTrue serialises it
     assert claims["email"] == "someone@example.com"
-    assert claims["scope"] == "knowledge:read"
-    assert claims["client_id"] == "agent-1"
+    assert claims["iss"] == second.auth_issuer
+    assert "client_id" not in claims and "scope" not in claims
     assert {
         "iss",
         "exp",
@@ -105,6 +104,55 @@ def test_user_command_mints_supabase_auth_claims(second: LocalStack) -> None:
     # supabase-py works against the gateway with it.
     client = supabase_client(second, printed["access_token"])
     assert client.table("documents").select("id").execute().data == []
+
+
+def test_user_command_mints_an_agents_token_after_its_grant(second: LocalStack) -> None:
+    """--client-id: Supabase Auth's OAuth server's shape (client_id, OIDC scopes, a session of
+    that client); --grant records what the consent page would."""
+    client = str(uuid.uuid4())
+    agent = ["user", "someone@example.com", "--client-id", client, "--json"]
+    result = stack_cli(second, *agent, "--grant", "read")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    claims = _verified(second, printed["access_token"])
+    assert claims["client_id"] == client
+    assert claims["scope"] == "openid email"
+    assert claims["role"] == "authenticated" and claims["aud"] == "authenticated"
+    with psycopg.connect(second.db_url) as db:
+        session = db.execute(
+            "select oauth_client_id::text, scopes, aal::text from auth.sessions where id = %s",
+            (claims["session_id"],),
+        ).fetchone()
+        granted = db.execute(
+            "select access from public.agent_grants where user_id = %s and client_id = %s",
+            (printed["id"], client),
+        ).fetchone()
+    assert session == (client, "openid email", "aal1")
+    assert granted == ("read",)
+    with rest_client(second, printed["access_token"]) as http:
+        assert http.get("/documents", params={"select": "id"}).status_code == 200
+    # Revoked: the same command with --grant none.
+    assert stack_cli(second, *agent, "--grant", "none").returncode == 0
+    with psycopg.connect(second.db_url) as db:
+        assert db.execute(
+            "select count(*) from public.agent_grants where client_id = %s", (client,)
+        ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--client-id", "my-agent"], "a UUID"),
+        (["--scope", "knowledge:read"], "add --client-id"),
+        (["--grant", "write"], "add --client-id"),
+    ],
+)
+def test_user_command_refuses_tokens_supabase_auth_never_issues(
+    second: LocalStack, arguments: list[str], message: str
+) -> None:
+    result = stack_cli(second, "user", "someone@example.com", *arguments)
+    assert result.returncode == 1
+    assert message in result.stderr
 
 
 def test_data_survives_restart_and_second_start_reuses_processes(second: LocalStack) -> None:
@@ -191,3 +239,45 @@ def test_shared_buffers_follow_the_setting_at_every_start(second: LocalStack) ->
         second.start()
     with psycopg.connect(second.db_url) as db:
         assert db.execute("show shared_buffers").fetchone() == (second.settings.shared_buffers,)
+
+
+def test_a_cluster_made_with_postgres_as_superuser_is_refused_then_made_again_by_reset() -> None:
+    """A stack made before it had hosted's roles: `postgres` is its bootstrap superuser, which
+    Postgres cannot demote. `start` says so and names the way out; `reset` makes it again."""
+    settings = second_stack_settings("old-cluster-test", 25441)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    old = LocalStack(settings)
+    user = postgres.run_as(settings)
+    settings.pgdata.mkdir(mode=0o700, parents=True)
+    postgres.chown(settings.state_dir, user)
+    postgres.chown(settings.pgdata, user)
+    password = settings.state_dir / "pw"
+    password.write_text(old.secrets.postgres_password)
+    postgres.chown(password, user)
+    subprocess.run(
+        [
+            postgres.binary("initdb"),
+            "-D",
+            str(settings.pgdata),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={password}",
+        ],
+        user=user,
+        check=True,
+        capture_output=True,
+    )
+    (settings.pgdata / "pg_hba.conf").write_text(postgres.PG_HBA)
+    try:
+        with pytest.raises(StackError, match=r"superuser.*kb-stack reset"):
+            old.start(edge=False)
+        old.reset()
+        with psycopg.connect(old.db_url) as db:
+            assert db.execute(
+                "select rolsuper from pg_roles where rolname = 'postgres'"
+            ).fetchone() == (False,)
+            assert db.execute("select count(*) from public.documents").fetchone() == (0,)
+    finally:
+        old.stop()
+        shutil.rmtree(settings.state_dir, ignore_errors=True)

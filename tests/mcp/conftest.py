@@ -24,11 +24,10 @@ from mcp.types import CallToolResult, TextContent
 
 from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack, User
-from tests.support import make_user
+from tests.support import agent_token, make_user
 
-READ_WRITE = "knowledge:read knowledge:write"
-READ_ONLY = "knowledge:read"
-AGENT = "test-agent"
+# The test agent's OAuth client id (Supabase Auth's client ids are UUIDs).
+AGENT = "5e1c0a52-2d3e-4b7a-9a55-0c6f2f1e8a10"
 SERVING = re.compile(r"kb-mcp: serving MCP at (\S+)")
 
 
@@ -154,7 +153,8 @@ class Team:
 
 @pytest.fixture(scope="session")
 def database(stack: LocalStack) -> Iterator[psycopg.Connection]:
-    """A superuser connection, to arrange people and check what really is in the tables."""
+    """postgres's connection (as hosted gives it: no superuser, RLS bypassed), to arrange people
+    and check what really is in the tables."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
 
@@ -184,15 +184,19 @@ def team(stack: LocalStack, database: psycopg.Connection) -> Iterator[Team]:
 def token(
     stack: LocalStack,
     user: User,
-    scope: str | None = READ_WRITE,
+    access: str | None = "write",
     *,
     client_id: str | None = AGENT,
     algorithm: str = "HS256",
     expires_in: int = 3600,
 ) -> str:
-    """A real access token, as Supabase Auth issues it to an agent (scope and client_id)."""
-    return stack.access_token(
-        user, scope=scope, client_id=client_id, algorithm=algorithm, expires_in=expires_in
+    """A real access token as Supabase Auth's OAuth server issues it to an agent (its client_id,
+    scope "openid email"), after `user` granted the agent `access` ("read" or "write"; None: no
+    grant). client_id=None: the user's own session token instead (full rights)."""
+    if client_id is None:
+        return stack.access_token(user, algorithm=algorithm, expires_in=expires_in)
+    return agent_token(
+        stack, user, access, client_id=client_id, algorithm=algorithm, expires_in=expires_in
     )
 
 

@@ -5,6 +5,7 @@ tool errors, and sessions of different people at once.
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from mcp.types import LoggingMessageNotificationParams, TextResourceContents
 
 from local_stack.stack import LocalStack, User
 from tests.mcp.conftest import (
-    READ_ONLY,
+    AGENT,
     McpProcess,
     Team,
     connect,
@@ -293,35 +294,50 @@ async def test_protected_resource_metadata(server: McpProcess, stack: LocalStack
     # The project's Supabase Auth, exactly the issuer its tokens carry.
     assert document["authorization_servers"] == [stack.auth_issuer]
     assert document["authorization_servers"] == [f"{stack.settings.api_url}/auth/v1"]
-    assert document["scopes_supported"] == ["knowledge:read", "knowledge:write"]
+    # Only scopes Supabase Auth's OAuth server accepts: it refuses an authorization asking for
+    # any other. What an agent may do is its user's grant, not a scope.
+    assert document["scopes_supported"] == ["openid", "email"]
     assert document["bearer_methods_supported"] == ["header"]
 
 
-async def test_a_token_without_the_read_scope_is_refused_with_403(
-    server: McpProcess, stack: LocalStack, team: Team
+async def test_an_agent_reads_once_its_user_lets_it_writes_with_write_and_nothing_revoked(
+    server: McpProcess, stack: LocalStack, team: Team, library: Library
 ) -> None:
-    headers = {
-        "Authorization": f"Bearer {token(stack, team.alice, scope='profile:read')}",
-        "Accept": "application/json, text/event-stream",
-    }
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-    response = httpx.post(server.url, json=call, headers=headers, timeout=30)
-    assert response.status_code == 403
-    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    """One token of a new agent, shaped as Supabase Auth issues it ("openid email", client_id),
+    used throughout: the user's grant, read on every call, decides."""
+    client_id = str(uuid.uuid4())
+    agent = token(stack, team.alice, None, client_id=client_id)
+    note = {"title": "From the new agent", "content": "Written once the user let it write."}
+
+    async def attempt() -> tuple[set[str], bool]:
+        async with connect(server.url, agent) as client:
+            listed = structured(await client.call_tool("list_documents", {}))
+            added = await client.call_tool("add_document", note)
+        return {d["id"] for d in listed["documents"]}, not added.is_error
+
+    assert await attempt() == (set(), False)  # not approved yet: it connects, sees nothing
+    stack.grant_agent(team.alice, client_id, "read")
+    seen, wrote = await attempt()
+    assert seen >= {library.private, library.shared} and not wrote
+    stack.grant_agent(team.alice, client_id, "write")
+    seen, wrote = await attempt()
+    assert seen >= {library.private, library.shared} and wrote
+    stack.grant_agent(team.alice, client_id, "none")
+    assert await attempt() == (set(), False)
 
 
-@pytest.mark.parametrize(("scope", "algorithm"), [(None, "HS256"), ("knowledge:write", "ES256")])
+@pytest.mark.parametrize(("client_id", "algorithm"), [(None, "HS256"), (AGENT, "ES256")])
 async def test_session_tokens_and_jwks_signed_tokens_are_accepted(
     server: McpProcess,
     stack: LocalStack,
     team: Team,
     library: Library,
-    scope: str | None,
+    client_id: str | None,
     algorithm: str,
 ) -> None:
-    """A first-party session token (no scope) keeps its user's rights, as in SQL; write implies
-    read; an ES256 token is checked against the project's JWKS."""
-    bearer = token(stack, team.alice, scope=scope, client_id=None, algorithm=algorithm)
+    """A first-party session token (no client_id) keeps its user's rights, as in SQL; an agent's
+    token, here ES256, is checked against the project's JWKS and acts on its write grant."""
+    bearer = token(stack, team.alice, client_id=client_id, algorithm=algorithm)
     async with connect(server.url, bearer) as client:
         listed = structured(await client.call_tool("list_documents", {}))
     assert {d["id"] for d in listed["documents"]} >= {library.private, library.shared}
@@ -334,7 +350,7 @@ async def test_a_read_only_token_can_search_but_the_database_refuses_writes(
     library: Library,
     database: psycopg.Connection,
 ) -> None:
-    async with connect(server.url, token(stack, team.alice, scope=READ_ONLY)) as client:
+    async with connect(server.url, token(stack, team.alice, "read")) as client:
         found = structured(await client.call_tool("search_knowledge_base", {"query": TOPIC}))
         assert library.private in {hit["document_id"] for hit in found["results"]}
 
@@ -364,8 +380,8 @@ async def test_the_database_tells_agents_apart_by_client_id(
     library: Library,
     database: psycopg.Connection,
 ) -> None:
-    """Same user, write scope, another agent: it may not delete what test-agent wrote."""
-    other = token(stack, team.alice, client_id="other-agent")
+    """Same user, a write grant, another agent: it may not delete what the test agent wrote."""
+    other = token(stack, team.alice, client_id=str(uuid.uuid4()))
     async with connect(server.url, other) as client:
         refused = await client.call_tool("delete_document", {"document_id": library.shared})
     assert refused.is_error and "refused by the database" in text_of(refused)

@@ -70,6 +70,6 @@ def test_help_names_both_transports(command: list[str]) -> None:
         "--host",
         "--port",
         "KB_ACCESS_TOKEN",
-        "knowledge:read",
+        "consent page",
     ):
         assert words in result.stdout

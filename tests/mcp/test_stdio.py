@@ -16,6 +16,8 @@ from tests.mcp.conftest import structured, text_of, token
 from tests.support import make_user
 
 COMMAND = [sys.executable, "-m", "knowledge_mcp", "--transport", "stdio"]
+# A desktop host registered as an OAuth client of the project.
+DESKTOP_AGENT = "0d35c7e8-8b5f-4c1e-9f3a-2c7d4e6b1a90"
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ async def test_a_stdio_session(stack: LocalStack, user: User, tmp_path: Path) ->
     params = StdioServerParameters(
         command=COMMAND[0],
         args=COMMAND[1:],
-        env=environment(stack, KB_ACCESS_TOKEN=token(stack, user, client_id="claude-desktop")),
+        env=environment(stack, KB_ACCESS_TOKEN=token(stack, user, client_id=DESKTOP_AGENT)),
         cwd=REPO_ROOT,
     )
     reports: list[float] = []
@@ -63,7 +65,7 @@ async def test_a_stdio_session(stack: LocalStack, user: User, tmp_path: Path) ->
     assert reports and reports[-1] == added["chunk_count"]
     log = (tmp_path / "stderr.log").read_text()
     assert "signed in from the environment" in log
-    assert user.id in log and "claude-desktop" in log
+    assert user.id in log and DESKTOP_AGENT in log
 
 
 def test_a_bad_token_stops_start_up(stack: LocalStack, user: User) -> None:

@@ -10,7 +10,13 @@ import {
   MODEL,
   type RunOptions,
 } from "./handler.ts";
-import { base64UrlEncode, createJwksCache, createVerifier, type FetchLike } from "./jwt.ts";
+import {
+  base64UrlEncode,
+  createJwksCache,
+  createVerifier,
+  type FetchLike,
+  verifierFromEnv,
+} from "./jwt.ts";
 import { hmacSign } from "./testing.ts";
 
 const SECRET = "handler-test-secret-with-more-than-32-bytes-0123456789";
@@ -217,6 +223,86 @@ Deno.test("200: an ES256 user token verified through the JWKS", async () => {
   const res = await handler(post({ input: "hi" }, { authorization: `Bearer ${token}` }));
   assert.equal(res.status, 200, await res.clone().text());
   assert.deepEqual(fetches, ["http://kong:8000/auth/v1/.well-known/jwks.json"]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Deployed with verify_jwt = false: the function's own check is the only one
+
+Deno.test("config.toml: the gateway leaves embed's tokens to the function (verify_jwt = false)", async () => {
+  const config = await Deno.readTextFile(new URL("../../config.toml", import.meta.url));
+  const section = config.split(/^\[functions\.embed\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
+  assert.match(section, /^verify_jwt = false$/m);
+});
+
+async function es256Token(
+  privateKey: CryptoKey,
+  kid: string,
+  claims: Record<string, unknown>,
+): Promise<string> {
+  const input = `${base64UrlEncode(JSON.stringify({ alg: "ES256", typ: "JWT", kid }))}.${
+    base64UrlEncode(JSON.stringify(claims))
+  }`;
+  const signature = await crypto.subtle.sign(
+    { name: "ECDSA", hash: "SHA-256" },
+    privateKey,
+    new TextEncoder().encode(input),
+  );
+  return `${input}.${base64UrlEncode(new Uint8Array(signature))}`;
+}
+
+Deno.test("verify_jwt off: user and agent ES256 tokens pass the function's own check, as HS256", async () => {
+  // What index.ts builds from the runtime's environment: the project's JWKS (asymmetric
+  // signing keys) and, for legacy projects, its JWT secret.
+  const project = "https://abcdefghijklmnop.supabase.co";
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]);
+  const jwk = { ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid: "key-1" };
+  const fetchJwks: FetchLike = (url) =>
+    Promise.resolve(
+      url === `${project}/auth/v1/.well-known/jwks.json`
+        ? Response.json({ keys: [{ ...jwk, alg: "ES256", use: "sig" }] })
+        : new Response("not found", { status: 404 }),
+    );
+  const env: Record<string, string> = { SUPABASE_URL: project, SUPABASE_JWT_SECRET: SECRET };
+  const handler = handlerWith(new FakeSession(), {
+    verifyToken: verifierFromEnv((name) => env[name], fetchJwks),
+  });
+  const issuer = `${project}/auth/v1`;
+  const tokens = {
+    "a user's session (ES256)": await es256Token(
+      pair.privateKey,
+      "key-1",
+      userClaims({ iss: issuer }),
+    ),
+    // Supabase Auth's OAuth server: the client's id and OIDC scopes, aud and role unchanged.
+    "an agent's token (ES256)": await es256Token(
+      pair.privateKey,
+      "key-1",
+      userClaims({
+        iss: issuer,
+        client_id: "5e1c0a52-2d3e-4b7a-9a55-0c6f2f1e8a10",
+        scope: "openid email",
+      }),
+    ),
+    "a legacy HS256 session": await signHs256(userClaims({ iss: issuer })),
+  };
+  for (const [kind, token] of Object.entries(tokens)) {
+    const res = await handler(post({ input: "hi" }, { authorization: `Bearer ${token}` }));
+    assert.equal(res.status, 200, `${kind}: ${await res.clone().text()}`);
+  }
+  // Another key's signature, with the same kid: the function refuses it itself.
+  const other = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]);
+  const forged = await es256Token(other.privateKey, "key-1", userClaims({ iss: issuer }));
+  await expectError(
+    await handler(post({ input: "hi" }, { authorization: `Bearer ${forged}` })),
+    401,
+    "invalid_token",
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

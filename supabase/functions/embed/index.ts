@@ -3,7 +3,8 @@
  * users. The behaviour lives in handler.ts (HTTP) and jwt.ts (token verification); see those.
  *
  * Environment: SUPABASE_URL (set by the runtime; JWKS for RS256/ES256 tokens) and/or
- * SUPABASE_JWT_SECRET / JWT_SECRET (HS256). Deployed with `verify_jwt = true` in config.toml.
+ * SUPABASE_JWT_SECRET / JWT_SECRET (HS256). Deployed with `verify_jwt = false` in config.toml:
+ * this verification is the only one (supabase/config.toml says why).
  */
 
 import { createHandler, type EmbeddingSession } from "./handler.ts";
