@@ -1,7 +1,7 @@
 -- =============================================================================================
 -- The keyword side, for questions: BM25 over any of the query's words, statistics per scope
 -- =============================================================================================
--- Until migration 20261206120000 the keyword side was `websearch_to_tsquery`, which requires
+-- Until migration keyword_ranking_bm25 the keyword side was `websearch_to_tsquery`, which requires
 -- every word of the query: a question in natural language matched nothing (15 of 300 SciFact
 -- claims matched anything), so hybrid search was semantic search. It now ranks passages by BM25
 -- over ANY of the query's words, with the document's title in every passage's words, and
@@ -430,7 +430,7 @@ revoke execute on function private.keyword_ranking_in(
 
 -- The ranking over what the caller may read: the cells of their own rows and of the workspaces
 -- they belong to in any role, and only if their token allows 'knowledge:read' (the chunks'
--- SELECT policy, 20261201000100, as cells; tests/database/test_keyword_ranking.py holds the two
+-- SELECT policy, 40_document_chunks.sql, as cells; tests/database/test_keyword_ranking.py holds the two
 -- together for every caller of the RLS matrix). Reveals ids and scores of rows the caller may
 -- read anyway, computed from those rows alone. Granted to authenticated only (anon reads no
 -- chunk; service_role and postgres bypass RLS and use keyword_ranking_of_all).
