@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.errors import NO_TOKEN_MESSAGE
 from knowledge_core.errors import InvalidToken
 from knowledge_core.knowledge import CallerKnowledge, Knowledge
 from knowledge_core.logs import user_id_var
@@ -18,7 +19,7 @@ async def current_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     if credentials is None:
-        raise InvalidToken("an Authorization: Bearer <access token> header is required")
+        raise InvalidToken(NO_TOKEN_MESSAGE)
     verifier: TokenVerifier = request.app.state.verifier
     caller = await verifier.verify(credentials.credentials)
     user_id_var.set(caller.user_id)

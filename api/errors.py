@@ -75,6 +75,16 @@ def _headers(error: KnowledgeBaseError) -> dict[str, str]:
     return {}
 
 
+NO_TOKEN_MESSAGE = "an Authorization: Bearer <access token> header is required"  # noqa: S105 (a message, not a secret)
+
+
+def token_refusal() -> tuple[int, dict[str, str], dict[str, Any]]:
+    """Status, headers and body of the 401 for a request without a token: the middleware sends
+    it before reading the body, the same answer the token check gives."""
+    error = InvalidToken(NO_TOKEN_MESSAGE)
+    return error.status, _headers(error), error_body(error.code, error.message)
+
+
 async def knowledge_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, KnowledgeBaseError)
     if isinstance(error, InvalidToken):

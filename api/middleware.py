@@ -1,6 +1,12 @@
-"""Request ids, one log line per request, Prometheus metrics, and an early body-size check.
+"""Request ids, one log line per request, Prometheus metrics, and the body's gatekeeping.
 
 Plain ASGI rather than BaseHTTPMiddleware: it adds no task per request on the hot path.
+
+A body is refused before it costs anything: a request under /v1/ without a bearer token is
+answered 401 before a byte of its body is read (FastAPI reads and parses a JSON body before
+any dependency runs, the token check included); a declared length past the route's limit is
+answered 413 at once; a body without a declared length (chunked) is counted as it arrives and
+answered 413 the moment it passes the limit, before the rest is read.
 """
 
 import json
@@ -13,7 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from api.errors import error_body, token_refusal
 from knowledge_core.logs import request_id_var, user_id_var
 
 log = logging.getLogger("api.request")
@@ -76,13 +82,23 @@ class RequestContext:
 
         length = headers.get("content-length", "")
         limit = self.body_limits.get(scope["path"], self.max_body_bytes)
+        has_body = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
         try:
-            if length.isdigit() and int(length) > limit:
+            if has_body and scope["path"].startswith("/v1/") and not _has_bearer(headers):
+                status, refusal_headers, body = token_refusal()
+                await _send_json(send_with_id, status, body, refusal_headers)
+            elif length.isdigit() and int(length) > limit:
                 await _too_large(send_with_id, limit)
             elif scope["path"] in self.body_limits and not length.isdigit():
                 # A file upload must say its size: a chunked body of unknown length would be
                 # spooled whole by the form parser before any limit could refuse it.
                 await _refuse(send_with_id, 411, "length_required", "send a Content-Length")
+            elif has_body and not length.isdigit():
+                received = await _read_at_most(receive, limit)
+                if received is None:
+                    await _too_large(send_with_id, limit)
+                else:
+                    await self.app(scope, _replay(received, receive), send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
@@ -106,17 +122,52 @@ class RequestContext:
             )
 
 
+def _has_bearer(headers: dict[str, str]) -> bool:
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(credentials.strip())
+
+
+async def _read_at_most(receive: Receive, limit: int) -> list[Message] | None:
+    """The body's messages, or None as soon as more than `limit` bytes have arrived."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages  # the client went away: the app sees the disconnect
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that hands over the messages already read, then the real one's."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
 async def _too_large(send: Send, limit: int) -> None:
     await _refuse(send, 413, "payload_too_large", f"the request body is larger than {limit} bytes")
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps(error_body(code, message)).encode()
+    await _send_json(send, status, error_body(code, message), {})
+
+
+async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str]) -> None:
+    encoded = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [(b"content-type", b"application/json"), *encoded],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

@@ -154,6 +154,7 @@ def load_rows(
     HNSW index (built afterwards, timed). Returns each row's owner index."""
     db.execute("truncate public.documents cascade")
     drop_hnsw(db)
+    register_model(db, model)
     documents = []
     for owner in owners:
         row = db.execute(
@@ -167,6 +168,14 @@ def load_rows(
     copy_chunks(db, documents, assigned, contents, vectors)
     db.execute("analyze public.document_chunks")
     return assigned
+
+
+def register_model(db: psycopg.Connection, model: str) -> None:
+    """Documents may only be of a registered model; registering here builds no graph (the
+    sections build and time their own)."""
+    db.execute(
+        "insert into private.embedding_models (model) values (%s) on conflict do nothing", (model,)
+    )
 
 
 def drop_hnsw(db: psycopg.Connection) -> None:

@@ -15,6 +15,7 @@ replayed it yet refuses with 412 `replica_behind`, and the read is sent again to
 """
 
 import asyncio
+import contextlib
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -175,8 +176,10 @@ class CallerRest:
         if request_id:
             self._headers["X-Request-Id"] = request_id
 
-    async def rpc(self, function: str, arguments: dict[str, Any]) -> Any:
-        return await self._send("POST", f"/rpc/{function}", json=arguments)
+    async def rpc(self, function: str, arguments: dict[str, Any], *, writes: bool = True) -> Any:
+        """Call a function by POST; `writes=False` for one that only reads (a search), whose
+        refusal is not a refused write."""
+        return await self._send("POST", f"/rpc/{function}", json=arguments, writes=writes)
 
     async def search(self, function: str, arguments: dict[str, Any]) -> Any:
         """Call a `stable` search function: by GET if SEARCH_VIA_GET (a replica may answer),
@@ -188,7 +191,7 @@ class CallerRest:
         string, not as the object (README, "Searches by GET")."""
         kept = {k: v for k, v in arguments.items() if v is not None and v != {}}
         if not self._pool.search_via_get or any(isinstance(v, dict) for v in kept.values()):
-            return await self.rpc(function, arguments)
+            return await self.rpc(function, arguments, writes=False)
         response = await self._request("GET", f"/rpc/{function}", query=query_string(kept))
         return response.json()
 
@@ -254,6 +257,7 @@ class CallerRest:
         params: dict[str, str] | None = None,
         json: Any = None,
         query: str | None = None,
+        writes: bool = True,
     ) -> RestResponse:
         pool = self._pool
         sent = {**self._headers, **(headers or {})}
@@ -270,6 +274,8 @@ class CallerRest:
                 method, path, headers=sent, params=params, query=query, primary=True
             )
         if response.status >= 400:
+            if writes and not read and _counts_as_refused_write(response.status, path):
+                await self._count_refused_write()
             raise error_from_response(response)
         if read:
             pool.reads_answered_by[response.headers.get("x-kb-served-by", "unknown")] += 1
@@ -278,6 +284,21 @@ class CallerRest:
             if written.isdigit():
                 pool.last_writes.remember(self.caller.user_id, int(written))
         return response
+
+    async def _count_refused_write(self) -> None:
+        """Tell the database's write limit about a write it refused: the refusal rolled back
+        its own count (95_request_checks.sql). Best effort: the caller gets the refusal either
+        way, and a 429 here means the limit already holds."""
+        with contextlib.suppress(Unavailable):
+            await self._pool.request(
+                "POST", "/rpc/count_refused_write", headers=self._headers, json={}
+            )
+
+
+def _counts_as_refused_write(status: int, path: str) -> bool:
+    """A write the database refused or could not finish: counted against the caller's limit.
+    Not 401 (no caller to count), nor 429 (the limit refused it, so it was counted)."""
+    return status not in (401, 429) and path != "/rpc/count_refused_write"
 
 
 def _replica_behind(response: RestResponse) -> bool:

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from local_stack.stack import LocalStack
+from tests.support import register_test_models
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +15,7 @@ def stack() -> LocalStack:
     """The local stack, started if it is not running (the same one `make up` starts)."""
     local = LocalStack()
     local.start()
+    register_test_models(local)
     return local
 
 
@@ -38,6 +40,7 @@ def replica_stack() -> Iterator[LocalStack]:
     shutil.rmtree(settings.state_dir, ignore_errors=True)
     local = LocalStack(settings)
     local.start(edge=False, replicas=1)
+    register_test_models(local)
     yield local
     local.stop()
     shutil.rmtree(settings.state_dir, ignore_errors=True)

@@ -234,6 +234,31 @@ def supabase_client(stack: LocalStack, token: str | None) -> Client:
     return client
 
 
+# Embedding models the tests write documents of, registered by the project owner as a deployment
+# registers its own (documents of an unregistered model are refused).
+TEST_MODELS = (
+    "test-model",
+    "some-older-model",
+    "other-model",
+    "fake-384",  # tests/langchain (Python)
+    "langchain-js-hash-384",  # tests/langchain/js
+    "claim-test-model",
+)
+
+
+def register_model(db: psycopg.Connection, model: str) -> None:
+    """As the project owner: documents of `model` may be written (no graph is built)."""
+    db.execute(
+        "insert into private.embedding_models (model) values (%s) on conflict do nothing", (model,)
+    )
+
+
+def register_test_models(stack: LocalStack) -> None:
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        for model in TEST_MODELS:
+            register_model(conn, model)
+
+
 def test_port_offset() -> int:
     """Added to the ports of the stacks tests start themselves (default 0)."""
     return int(os.environ.get("KB_TEST_PORT_OFFSET", "0"))

@@ -71,6 +71,22 @@ $$;
 revoke execute on function private.token_client_id() from public;
 grant execute on function private.token_client_id() to authenticated, service_role;
 
+-- Whether the caller may change content whose document `creator` made (its created_by_client):
+-- a person's own session, whatever their policies allow; an agent, only what that agent created.
+-- One agent can then neither rewrite nor empty what a person or another agent wrote, through any
+-- door: the documents' update and delete policies and every write on passages ask this.
+create function private.caller_may_change(creator text)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select (select private.token_client_id()) is null
+      or creator = (select private.token_client_id())
+$$;
+revoke execute on function private.caller_may_change(text) from public;
+grant execute on function private.caller_may_change(text) to authenticated, service_role;
+
 -- Whether the caller's token allows `required` ('knowledge:read' or 'knowledge:write'; write
 -- implies read):
 --   * a token naming knowledge:* scopes, where the project says an authorization server issues

@@ -178,6 +178,25 @@ create trigger documents_propagate_scope
         or old.metadata is distinct from new.metadata)
   execute function private.propagate_document_scope();
 
+-- The agents' rule (private.caller_may_change, 10_caller_token.sql) for a passage, asked of its
+-- document (40_document_chunks.sql). Runs as the caller: an agent that may not read the document
+-- may not write its passages either.
+create function private.caller_may_change_document(document_id uuid)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select (select private.token_client_id()) is null
+      or exists (
+        select 1 from public.documents d
+        where d.id = document_id
+          and d.created_by_client = (select private.token_client_id())
+      )
+$$;
+revoke execute on function private.caller_may_change_document(uuid) from public;
+grant execute on function private.caller_may_change_document(uuid) to authenticated, service_role;
+
 -- ---------------------------------------------------------------------------------------------
 -- Privileges and policies
 -- ---------------------------------------------------------------------------------------------
@@ -215,9 +234,10 @@ create policy "Users can add documents of their own or to workspaces they edit"
     )
   );
 
--- The owner and the workspace's owners and editors may edit. The updated row must sit where the
--- caller may add documents, so nobody moves a document into a workspace they only view.
-create policy "Owners and workspace editors can update documents"
+-- The owner and the workspace's owners and editors may edit; an agent only what it created
+-- (private.caller_may_change). The updated row must sit where the caller may add documents, so
+-- nobody moves a document into a workspace they only view.
+create policy "Editors can update documents; agents only their own"
   on public.documents for update to authenticated
   using (
     (select private.token_allows('knowledge:write'))
@@ -225,6 +245,7 @@ create policy "Owners and workspace editors can update documents"
       owner_id = (select auth.uid())
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
+    and private.caller_may_change(created_by_client)
   )
   with check (
     (select private.token_allows('knowledge:write'))
@@ -232,11 +253,12 @@ create policy "Owners and workspace editors can update documents"
       (workspace_id is null and owner_id = (select auth.uid()))
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
+    and private.caller_may_change(created_by_client)
   );
 
 -- People as above; an agent only what it created, so one agent cannot destroy what a person or
--- another agent wrote. (Postgres keeps the first 63 characters of the name.)
-create policy "Owners and workspace editors can delete documents; agents only their own"
+-- another agent wrote.
+create policy "Editors can delete documents; agents only their own"
   on public.documents for delete to authenticated
   using (
     (select private.token_allows('knowledge:write'))
@@ -244,8 +266,5 @@ create policy "Owners and workspace editors can delete documents; agents only th
       owner_id = (select auth.uid())
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
-    and (
-      (select private.token_client_id()) is null
-      or created_by_client = (select private.token_client_id())
-    )
+    and private.caller_may_change(created_by_client)
   );

@@ -65,10 +65,12 @@ begin
     into new.owner_id, new.workspace_id, new.embedding_model, new.category, new.metadata
   from public.documents d
   where d.id = new.document_id;
+  -- A missing document is refused exactly as one the caller may not write (RLS's own words and
+  -- code, 403): otherwise 409 for "no such id" against 403 for "someone else's" would tell
+  -- which ids exist.
   if not found then
-    raise foreign_key_violation using
-      message = format('document %s does not exist', new.document_id),
-      hint = 'Create the document before adding its chunks.';
+    raise insufficient_privilege using
+      message = 'new row violates row-level security policy for table "document_chunks"';
   end if;
   return new;
 end
@@ -114,7 +116,10 @@ create policy "Chunks are readable by their document's owner and workspace membe
     )
   );
 
-create policy "Owners and workspace editors can add chunks"
+-- Passages are written where their document may be, and by an agent only in a document it
+-- created (private.caller_may_change_document): deleting a person's passages would leave their
+-- document `ready` and unfindable.
+create policy "Editors can add chunks; agents only to their own documents"
   on public.document_chunks for insert to authenticated
   with check (
     (select private.token_allows('knowledge:write'))
@@ -122,9 +127,10 @@ create policy "Owners and workspace editors can add chunks"
       owner_id = (select auth.uid())
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
+    and private.caller_may_change_document(document_id)
   );
 
-create policy "Owners and workspace editors can update chunks"
+create policy "Editors can update chunks; agents only in their own documents"
   on public.document_chunks for update to authenticated
   using (
     (select private.token_allows('knowledge:write'))
@@ -132,6 +138,7 @@ create policy "Owners and workspace editors can update chunks"
       owner_id = (select auth.uid())
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
+    and private.caller_may_change_document(document_id)
   )
   with check (
     (select private.token_allows('knowledge:write'))
@@ -139,9 +146,10 @@ create policy "Owners and workspace editors can update chunks"
       owner_id = (select auth.uid())
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
+    and private.caller_may_change_document(document_id)
   );
 
-create policy "Owners and workspace editors can delete chunks"
+create policy "Editors can delete chunks; agents only in their own documents"
   on public.document_chunks for delete to authenticated
   using (
     (select private.token_allows('knowledge:write'))
@@ -149,4 +157,5 @@ create policy "Owners and workspace editors can delete chunks"
       owner_id = (select auth.uid())
       or workspace_id in (select private.caller_workspace_ids('{owner,editor}'))
     )
+    and private.caller_may_change_document(document_id)
   );

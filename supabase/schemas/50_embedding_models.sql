@@ -7,13 +7,17 @@
 -- which the planner uses for any search filtered on that model (match_documents writes the model
 -- into its statement as a literal, so the index predicate is provably implied).
 --
--- The registry lists every model that has rows (kept by a trigger on documents) and, for each,
--- its graph, if any. A model without a graph is still searched correctly, by an exact scan of the
--- caller's rows of that model (70_match_documents.sql).
+-- The registry lists the models the project's owner registered and, for each, its graph, if any.
+-- Only these may have documents: a document of any other model is refused (a trigger below).
+-- Writers used to register models by writing a document of one, so anyone could grow a list that
+-- every unfiltered search of a large caller walks, one branch per model. A model without a graph
+-- is still searched correctly, by an exact scan of the caller's rows of that model
+-- (70_match_documents.sql).
 --
 -- Adding a model to a project is one step, run by the database owner (e.g. in a migration):
 --   select private.add_embedding_model('my-model');            -- halfvec graph (default)
 --   select private.add_embedding_model('my-model', 'vector');  -- float32 graph
+--   select private.add_embedding_model('my-model', 'none');    -- no graph: exact scans only
 -- Changing the project's model (re-embedding every document in the background):
 --   select private.set_embedding_model('text-embedding-3-small');
 
@@ -26,32 +30,35 @@ create table private.embedding_models (
   registered_at timestamptz not null default now()
 );
 comment on table private.embedding_models is
-  'Embedding models with rows in document_chunks, and the HNSW index of each (if built).';
+  'The embedding models the project owner registered, and the HNSW index of each (if built).';
 -- Search functions run as the caller and read which models have a graph. Model names are project
 -- configuration, not anyone's knowledge; nothing else in the table is user data.
 grant select on private.embedding_models to authenticated, service_role;
 
--- Every model that has documents is listed, so a search without a model filter can search each
--- model's graph (or rows) separately and merge: one list, one rule.
-create function private.register_embedding_model()
+-- A document's model must be registered: one list, kept by the owner, that a search without a
+-- model filter can walk model by model. Refused with 400 and what to do.
+create function private.require_registered_embedding_model()
 returns trigger
 language plpgsql
+stable
 security definer
 set search_path = ''
 as $$
 begin
   if not exists (select 1 from private.embedding_models m where m.model = new.embedding_model) then
-    insert into private.embedding_models (model) values (new.embedding_model)
-    on conflict (model) do nothing;
+    raise exception 'embedding model "%" is not registered in this project', new.embedding_model
+      using errcode = '22023',
+            hint = 'Embed with the project''s model, or have the project owner register this '
+                   'one: select private.add_embedding_model(''<model>'');';
   end if;
-  return null;
+  return new;
 end
 $$;
-revoke execute on function private.register_embedding_model() from public;
+revoke execute on function private.require_registered_embedding_model() from public;
 
-create trigger documents_register_embedding_model
-  after insert or update of embedding_model on public.documents
-  for each row execute function private.register_embedding_model();
+create trigger documents_require_registered_embedding_model
+  before insert or update of embedding_model on public.documents
+  for each row execute function private.require_registered_embedding_model();
 
 -- ---------------------------------------------------------------------------------------------
 -- The graphs of the models this project's edge embeds with by default (one per provider)
@@ -98,8 +105,20 @@ begin
   if model is null or char_length(model) not between 1 and 200 then
     raise exception 'model must be 1 to 200 characters' using errcode = '22023';
   end if;
-  if storage is null or storage not in ('halfvec', 'vector') then
-    raise exception 'storage must be halfvec or vector' using errcode = '22023';
+  if storage is null or storage not in ('halfvec', 'vector', 'none') then
+    raise exception 'storage must be halfvec, vector or none' using errcode = '22023';
+  end if;
+  select m.index_name into previous from private.embedding_models m where m.model = $1;
+  if storage = 'none' then
+    -- Registered without a graph: its searches scan the caller's rows exactly.
+    if previous is not null then
+      execute format('drop index if exists public.%I', previous);
+    end if;
+    insert into private.embedding_models as m (model, index_name, index_storage)
+    values ($1, null, null)
+    on conflict on constraint embedding_models_pkey
+    do update set index_name = null, index_storage = null;
+    return null;
   end if;
   index_name := 'document_chunks_hnsw_' || left(storage, 1) || left(md5(model), 15);
   definition := case storage
@@ -115,7 +134,6 @@ begin
     'with (m = 16, ef_construction = 64) where embedding_model = %L',
     index_name, definition, model
   );
-  select m.index_name into previous from private.embedding_models m where m.model = $1;
   if previous is not null and previous <> index_name then
     execute format('drop index if exists public.%I', previous);
   end if;
@@ -129,7 +147,7 @@ $$;
 revoke execute on function private.add_embedding_model(text, text)
   from public, anon, authenticated, service_role;
 comment on function private.add_embedding_model(text, text) is
-  'Give an embedding model its own HNSW graph (database owner only). Returns the index name.';
+  'Register an embedding model and give it its own HNSW graph (or none); database owner only.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Changing the project's model: re-embed every document in the background

@@ -8,6 +8,7 @@
 --   * the token's audience and issuer;
 --   * the token's session still exists (signed-out sessions end at once, on every door);
 --   * on a read replica, the caller's own last write is visible (read your writes);
+--   * no count drawn from the planner's statistics;
 --   * the caller's write rate;
 --   * response headers saying which server answered, and the write's transaction id.
 
@@ -80,7 +81,8 @@ revoke execute on function private.check_token_claims() from public;
 -- ---------------------------------------------------------------------------------------------
 -- An access token stays cryptographically valid until it expires, even after its user signs out
 -- (Supabase Auth deletes the session row) or an admin revokes the session. PostgREST cannot know
--- that by itself; this check refuses tokens whose session is gone.
+-- that by itself; this check refuses tokens whose session is gone, and user tokens that name no
+-- session at all.
 -- On a read replica a sign-out arrives after the replay lag (milliseconds here), so a token
 -- signed out that instant may still read there that long; writes always meet the primary, which
 -- refuses it at once. A sign-in arrives late too: a replica that has not replayed past the
@@ -101,8 +103,16 @@ declare
   session text := claims ->> 'session_id';
   issued timestamptz;
 begin
-  if session is null or (select auth.role()) <> 'authenticated' then
+  if (select auth.role()) is distinct from 'authenticated' then
     return;
+  end if;
+  -- Supabase Auth puts a session in every user token it issues (sign-ins, refreshes, anonymous
+  -- users, its OAuth server's tokens). A token without one could never be signed out, so it is
+  -- not taken: otherwise it would skip this check for ever.
+  if session is null then
+    perform private.refuse_token(
+      'session_required', 'the token names no session (session_id); sign in again',
+      'no session');
   end if;
   if session !~ '^[0-9a-fA-F-]{36}$'
      or not exists (select 1 from auth.sessions s where s.id = session::uuid) then
@@ -128,14 +138,47 @@ $$;
 revoke execute on function private.check_session_is_live() from public;
 
 -- ---------------------------------------------------------------------------------------------
+-- Counts come from the caller's rows, never from the planner
+-- ---------------------------------------------------------------------------------------------
+-- Postgres estimates a filter's rows from pg_statistic, gathered over every tenant's rows, and
+-- RLS does not stand in the way: `=`, `<`, `<=` on uuid, text and timestamptz are leakproof, so
+-- the estimate of `owner_id <= x` sees every owner. PostgREST hands that estimate to the caller
+-- for `Prefer: count=planned`, and for `count=estimated` past max-rows: a stranger could learn
+-- another tenant's volume, bisect their user id, list the models in use or the spread of their
+-- titles (tests/hostile/test_statistics.py). API roles get exact counts only, which RLS filters.
+-- service_role sees every row anyway; the planner's figure is its to have.
+create function private.check_count_preference()
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  prefer text := nullif(current_setting('request.headers', true), '')::json ->> 'prefer';
+begin
+  if prefer ~* 'count\s*=\s*(planned|estimated)'
+     and coalesce((select auth.role()), 'anon') in ('anon', 'authenticated') then
+    perform private.refuse_read(
+      'count_not_allowed',
+      'Prefer: count=planned and count=estimated are refused here: the planner''s estimates '
+      || 'are drawn from every tenant''s rows; ask for count=exact', 400);
+  end if;
+end
+$$;
+revoke execute on function private.check_count_preference() from public;
+
+-- ---------------------------------------------------------------------------------------------
 -- Per-user write rate limits
 -- ---------------------------------------------------------------------------------------------
 -- The counters live in Postgres, so a limit holds across any number of edge instances and also
 -- covers clients that call PostgREST directly. What it limits: writes (every ingest, change and
 -- delete), the requests that cost embeddings, storage and index maintenance. GET/HEAD requests
 -- and calls of stable functions (searches) run in a READ ONLY transaction where no counter can be
--- written (on a replica, every request is), so reads are not limited here; a refused write is
--- rolled back with its request, so it does not count either.
+-- written (on a replica, every request is), so reads are not limited here. A refused or
+-- timed-out write is rolled back with its request, counter included: Postgres has no
+-- autonomous transactions. The edge therefore reports each write the database refused through
+-- public.count_refused_write (below); a client calling PostgREST directly pays for a refusal
+-- with one policy check, as for a read (docs/security.md).
 
 -- Counters are disposable: unlogged (no WAL), one row per user per minute.
 create unlogged table private.request_counts (
@@ -201,6 +244,23 @@ end
 $$;
 revoke execute on function private.check_request_rate() from public;
 
+-- Does nothing itself: calling it is a write request (POST to a volatile function), so the
+-- pre-request check counts it against the caller's limit in a transaction of its own, which
+-- commits. The edge calls it with the caller's token after the database refused one of their
+-- writes, so refused and failed writes through the API and MCP count as writes.
+create function public.count_refused_write()
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  select
+$$;
+comment on function public.count_refused_write() is
+  'Count one refused write against the caller''s write limit (the edge calls it).';
+revoke execute on function public.count_refused_write() from public, anon;
+grant execute on function public.count_refused_write() to authenticated, service_role;
+
 -- ---------------------------------------------------------------------------------------------
 -- Reads on read replicas: read your own writes, and where the request ran
 -- ---------------------------------------------------------------------------------------------
@@ -210,15 +270,24 @@ revoke execute on function private.check_request_rate() from public;
 -- checks above read replicated tables (token_settings, auth.sessions) and write nothing there.
 --
 -- A replica replays the primary's WAL a little later; a caller who wrote and reads at once could
--- miss their own write there. Every read-write request answers with `X-Kb-Write-Xid`, the id of
--- its transaction (xid8, never reused). A caller that sends it back as `X-Kb-After-Xid` on a read
--- is answered only by a database whose snapshot already shows that transaction as finished; a
--- replica that has not replayed it yet refuses with 412 `replica_behind`, and the caller reads
--- from the primary instead (`X-Kb-Read-From: primary`, which the gateway routes there). The
--- primary never refuses: it has every finished transaction. Why a transaction id, not a WAL
--- position (LSN): a request cannot know the LSN of its own commit record, which is written after
--- its last statement; "is this xid visible to my snapshot" is the exact question, asked of the
--- same snapshot machinery the search then uses.
+-- miss their own write there. Every read-write request of a signed-in user answers with
+-- `X-Kb-Write-Xid`: that user's own write number (1, 2, 3, ...), counted in
+-- private.write_marks in the same transaction as the write. A caller that sends it back as
+-- `X-Kb-After-Xid` on a read is answered only by a database that already holds that number for
+-- them, so it has the write too; a replica that has not replayed it yet refuses with 412
+-- `replica_behind`, and the caller reads from the primary instead (`X-Kb-Read-From: primary`,
+-- which the gateway routes there). The primary never refuses. The number is the caller's own:
+-- the transaction id it used to be told them how busy the whole database was. A user's writes
+-- take their numbers in commit order (the row lock is held to the end of the transaction), so a
+-- larger number covers the smaller ones.
+
+-- One row per user who wrote: the number of their latest write. Logged, so replicas have it.
+create table private.write_marks (
+  user_id uuid primary key references auth.users (id) on delete cascade,
+  writes bigint not null
+);
+comment on table private.write_marks is
+  'Per user, how many writes they made through PostgREST: read-your-writes on replicas.';
 
 -- 412 (or 400), PostgREST's way (SQLSTATE PGRST sets status and body), naming the header.
 create function private.refuse_read(code text, message text, status integer)
@@ -252,27 +321,28 @@ begin
   if wanted is null then
     return;
   end if;
-  if wanted !~ '^[0-9]{1,19}$' then
+  if wanted !~ '^[0-9]{1,18}$' then
     perform private.refuse_read(
-      'invalid_header', 'X-Kb-After-Xid must be a transaction id (digits), as X-Kb-Write-Xid gave it',
+      'invalid_header', 'X-Kb-After-Xid must be a write number (digits), as X-Kb-Write-Xid gave it',
       400);
   end if;
-  -- The primary has every finished transaction: nothing to wait for there.
+  -- The primary has every finished write: nothing to wait for there.
   if not pg_is_in_recovery() then
     return;
   end if;
-  if not pg_visible_in_snapshot(wanted::xid8, pg_current_snapshot()) then
+  if coalesce((select m.writes from private.write_marks m where m.user_id = (select auth.uid())),
+              0) < wanted::bigint then
     perform private.refuse_read(
       'replica_behind',
-      format('this replica has not yet replayed transaction %s (X-Kb-After-Xid)', wanted), 412);
+      format('this replica has not yet replayed your write %s (X-Kb-After-Xid)', wanted), 412);
   end if;
 end
 $$;
 revoke execute on function private.check_read_after_write() from public;
 
 -- Response headers every request gets: which kind of server answered it (read from the server
--- itself, so tests and operators see where a request really ran), and, for read-write requests,
--- the id of the transaction a later read must see.
+-- itself, so tests and operators see where a request really ran), and, for a signed-in user's
+-- read-write request, the number of this write that a later read must see.
 create function private.tell_the_caller()
 returns void
 language plpgsql
@@ -283,10 +353,15 @@ declare
   -- PostgREST wants an array of objects with one key each.
   headers jsonb := jsonb_build_array(jsonb_build_object(
     'X-Kb-Served-By', case when pg_is_in_recovery() then 'replica' else 'primary' end));
+  caller uuid := (select auth.uid());
+  written bigint;
 begin
-  if current_setting('transaction_read_only') = 'off' then
+  if current_setting('transaction_read_only') = 'off' and caller is not null then
+    insert into private.write_marks as m (user_id, writes) values (caller, 1)
+    on conflict (user_id) do update set writes = m.writes + 1
+    returning m.writes into written;
     headers := headers || jsonb_build_array(
-      jsonb_build_object('X-Kb-Write-Xid', pg_current_xact_id()::text));
+      jsonb_build_object('X-Kb-Write-Xid', written::text));
   end if;
   perform set_config('response.headers', headers::text, true);
 end
@@ -309,6 +384,7 @@ begin
   perform private.check_token_claims();
   perform private.check_session_is_live();
   perform private.check_read_after_write();
+  perform private.check_count_preference();
   perform private.check_request_rate();
   perform private.tell_the_caller();
 end

@@ -40,7 +40,7 @@ def _write(stack: LocalStack, token: str, n: int) -> int:
             json={
                 "title": f"doc {n}",
                 "content_hash": f"{n % 10}" * 64,
-                "embedding_model": "m",
+                "embedding_model": "test-model",
             },
         ).status_code
 
@@ -62,7 +62,11 @@ def test_writes_over_the_limit_get_429_with_retry_after(
     with rest_client(stack, token) as http:
         refused = http.post(
             "/documents",
-            json={"title": "one too many", "content_hash": "f" * 64, "embedding_model": "m"},
+            json={
+                "title": "one too many",
+                "content_hash": "f" * 64,
+                "embedding_model": "test-model",
+            },
         )
     assert refused.status_code == 429
     assert refused.json()["code"] == "rate_limited"
@@ -93,4 +97,34 @@ def test_writes_over_the_limit_get_429_with_retry_after(
     # Reads go on; other users are unaffected.
     with rest_client(stack, token) as http:
         assert http.get("/documents").status_code == 200
+    assert _write(stack, stack.access_token(other), 0) == 201
+
+
+def test_writes_the_database_refused_through_the_edge_count_toward_the_limit(
+    stack: LocalStack,
+    users: tuple[User, User],
+    low_limit: None,
+    db: psycopg.Connection,
+    api: TestClient,
+) -> None:
+    """A refused write rolls back its own count, so the edge reports it: LIMIT writes into a
+    workspace the caller may not write to use up the minute, and the next good write is a 429."""
+    limited, other = users
+    token = stack.access_token(limited)
+    row = db.execute(
+        "insert into public.workspaces (name, created_by) values ('not theirs', %s) returning id",
+        (other.id,),
+    ).fetchone()
+    assert row is not None
+    seconds = datetime.now(UTC).second
+    if seconds > 45:
+        time.sleep(61 - seconds)
+    for n in range(LIMIT):
+        refused = api.post(
+            "/v1/documents",
+            headers=bearer(token),
+            json={"title": f"refused {n}", "content": "text", "workspace_id": str(row[0])},
+        )
+        assert refused.status_code == 403, refused.text
+    assert _write(stack, token, 0) == 429
     assert _write(stack, stack.access_token(other), 0) == 201

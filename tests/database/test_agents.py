@@ -38,7 +38,7 @@ def _create(stack: LocalStack, token: str, marker: str) -> httpx.Response:
             json={
                 "title": marker,
                 "content_hash": hashlib.sha256(marker.encode()).hexdigest(),
-                "embedding_model": "m",
+                "embedding_model": "test-model",
             },
             headers={"Prefer": "return=representation"},
         )
@@ -192,7 +192,7 @@ def test_client_id_cannot_be_forged_in_the_row(stack: LocalStack, person: User) 
             json={
                 "title": "t",
                 "content_hash": "c" * 64,
-                "embedding_model": "m",
+                "embedding_model": "test-model",
                 "created_by_client": "someone-else",
             },
         )

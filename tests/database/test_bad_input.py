@@ -25,7 +25,7 @@ def author(stack: LocalStack) -> Iterator[tuple[User, str, str]]:
     with rest_client(stack, token) as http:
         created = http.post(
             "/documents",
-            json={"title": "t", "content_hash": "e" * 64, "embedding_model": "m"},
+            json={"title": "t", "content_hash": "e" * 64, "embedding_model": "test-model"},
             headers={"Prefer": "return=representation"},
         )
     assert created.status_code == 201
@@ -241,7 +241,7 @@ def _chunk(document: str, **overrides: Any) -> dict[str, Any]:
 
 
 def _doc(**overrides: Any) -> dict[str, Any]:
-    return {"title": "t", "content_hash": "f" * 64, "embedding_model": "m", **overrides}
+    return {"title": "t", "content_hash": "f" * 64, "embedding_model": "test-model", **overrides}
 
 
 WRITE_CASES: list[tuple[str, str, Any, int, str, str]] = [
@@ -271,12 +271,22 @@ WRITE_CASES: list[tuple[str, str, Any, int, str, str]] = [
         "NaN not allowed",
     ),
     (
+        # Refused as a document of someone else's is (tests/hostile/test_oracles.py).
         "chunk of a missing document",
         "document_chunks",
         lambda d: _chunk("00000000-0000-0000-0000-000000000000"),
-        409,
-        "23503",
-        "does not exist",
+        403,
+        "42501",
+        "row-level security",
+    ),
+    (
+        # Only the project owner adds models (private.embedding_models); nothing is registered.
+        "document of an unregistered embedding model",
+        "documents",
+        lambda d: _doc(embedding_model="made-up-model"),
+        400,
+        "22023",
+        'embedding model "made-up-model" is not registered',
     ),
     (
         "metadata that is not an object",
@@ -363,7 +373,12 @@ def test_ingest_rejects_a_bad_chunk_list_and_stores_nothing(
     with rest_client(stack, token) as http:
         response = http.post(
             "/rpc/ingest_document",
-            json={"title": "t", "content_hash": "9" * 64, "embedding_model": "m", "chunks": chunks},
+            json={
+                "title": "t",
+                "content_hash": "9" * 64,
+                "embedding_model": "test-model",
+                "chunks": chunks,
+            },
         )
     assert response.status_code == 400
     assert response.json()["code"] == "22023"
@@ -374,3 +389,34 @@ def test_ingest_rejects_a_bad_chunk_list_and_stores_nothing(
         ).fetchone()
         == before
     )
+
+
+def test_no_writer_adds_a_model_to_the_registry(
+    stack: LocalStack, db: psycopg.Connection, author: tuple[User, str, str]
+) -> None:
+    """Every door that names a model refuses an unregistered one, and the registry, which every
+    unfiltered search of a large caller walks model by model, stays the owner's list."""
+    _, token, _ = author
+    registry = "select array_agg(model order by model) from private.embedding_models"
+    before = db.execute(registry).fetchone()
+    vector = [0.05] * 384
+    attempts = [
+        ("/documents", _doc(embedding_model="writer-made-model")),
+        ("/vector_store", {"content": "x", "embedding": vector, "embedding_model": "vs-model"}),
+        ("/vector_store", {"content": "y", "metadata": {"embedding_model": "meta-model"}}),
+        (
+            "/rpc/ingest_document",
+            {
+                "title": "t",
+                "content_hash": "8" * 64,
+                "embedding_model": "rpc-model",
+                "chunks": [{"content": "x", "embedding": vector}],
+            },
+        ),
+    ]
+    with rest_client(stack, token) as http:
+        for path, body in attempts:
+            response = http.post(path, json=body)
+            assert response.status_code == 400, (path, response.text)
+            assert "is not registered" in response.json()["message"], response.text
+    assert db.execute(registry).fetchone() == before

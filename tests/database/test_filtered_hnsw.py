@@ -24,6 +24,7 @@ from tests.support import (
     copy_chunks,
     insert_document,
     make_user,
+    register_model,
     rows_of,
     supabase_client,
     vector_literal,
@@ -60,6 +61,8 @@ def crowd(stack: LocalStack) -> Iterator[Crowd]:
     vectors = gen.sample(TOTAL)
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         workspace = workspace_with_viewer(db, "plan", large, member)
+        register_model(db, model)
+        register_model(db, minority_model)
         small_doc = insert_document(db, small, None, "small", model=model)
         bulk_doc = insert_document(db, large, None, "bulk", model=model)
         rare_doc = insert_document(db, large, None, "rare", metadata='{"rare": true}', model=model)

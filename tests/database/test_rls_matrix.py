@@ -28,7 +28,14 @@ from tests.support import (
 )
 
 ACTORS = ["owner", "editor", "viewer", "stranger", "anon", "read_only_agent", "expired", "forged"]
-TABLES = ["documents", "document_chunks", "workspaces", "workspace_members", "vector_store"]
+TABLES = [
+    "documents",
+    "document_chunks",
+    "workspaces",
+    "workspace_members",
+    "workspace_invitations",
+    "vector_store",
+]
 VERBS = ["select", "insert", "update", "delete"]
 
 # Refusals, by who refuses:
@@ -166,9 +173,10 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "stranger": set(),
         "read_only_agent": {"owner", "editor", "viewer"},
     },
-    # Target: adding the stranger to W.
+    # Target: adding the stranger to W. Nobody may: a seat is taken only by accepting an
+    # invitation (there is none here), never given.
     ("workspace_members", "insert"): {
-        "owner": CREATED,
+        "owner": RLS_DENIED,
         "editor": RLS_DENIED,
         "viewer": RLS_DENIED,
         "stranger": RLS_DENIED,
@@ -188,6 +196,38 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "editor": 1,
         "viewer": 0,
         "stranger": 0,
+        "read_only_agent": 0,
+    },
+    # W holds one invitation, for the stranger (as viewer).
+    ("workspace_invitations", "select"): {
+        "owner": {"stranger"},
+        "editor": set(),
+        "viewer": set(),
+        "stranger": {"stranger"},
+        "read_only_agent": {"stranger"},
+    },
+    # Target: inviting someone new to W.
+    ("workspace_invitations", "insert"): {
+        "owner": CREATED,
+        "editor": RLS_DENIED,
+        "viewer": RLS_DENIED,
+        "stranger": RLS_DENIED,
+        "read_only_agent": RLS_DENIED,
+    },
+    # Target: offering the stranger an editor's seat instead.
+    ("workspace_invitations", "update"): {
+        "owner": 1,
+        "editor": 0,
+        "viewer": 0,
+        "stranger": 0,
+        "read_only_agent": 0,
+    },
+    # Target: the stranger's invitation (withdrawn by the owner, or declined by the stranger).
+    ("workspace_invitations", "delete"): {
+        "owner": 1,
+        "editor": 0,
+        "viewer": 0,
+        "stranger": 1,
         "read_only_agent": 0,
     },
 }
@@ -231,6 +271,12 @@ def _member_name(w: World, user_id: str) -> str:
 
 
 _rng = np.random.default_rng(7)
+
+
+def _newcomer(w: World) -> str:
+    """The id an invitation target offers a seat to: no account, and new in every world."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, w.workspace))
+
 
 TARGETS: dict[str, Target] = {
     "documents": Target(
@@ -285,6 +331,19 @@ TARGETS: dict[str, Target] = {
         name=lambda w, row: _member_name(w, row["user_id"]),
         count_sql="select count(*) from public.workspace_members "
         "where workspace_id = %(workspace_id)s and user_id = %(user_id)s and role <> 'editor'",
+    ),
+    "workspace_invitations": Target(
+        filters=lambda w: {"workspace_id": w.workspace, "invitee_id": w.stranger.id},
+        insert=lambda w: {
+            "workspace_id": w.workspace,
+            "invitee_id": _newcomer(w),
+            "role": "viewer",
+        },
+        update={"role": "editor"},
+        name=lambda w, row: _member_name(w, row["invitee_id"]),
+        count_sql="select count(*) from public.workspace_invitations "
+        "where workspace_id = %(workspace_id)s and invitee_id = %(invitee_id)s "
+        "and role <> 'editor'",
     ),
 }
 
@@ -419,6 +478,11 @@ def _check_effect(
                 "where workspace_id = %s and user_id = %s",
                 (w.workspace, w.stranger.id),
             ),
+            "workspace_invitations": (
+                "select count(*) from public.workspace_invitations "
+                "where workspace_id = %s and invitee_id = %s",
+                (w.workspace, _newcomer(w)),
+            ),
         }[table]
         sql, arg = rows
         params = arg if isinstance(arg, tuple) else (arg,)
@@ -449,6 +513,12 @@ def _link_vector_store(db: psycopg.Connection, w: World) -> None:
 def _before(db: psycopg.Connection, w: World, table: str, verb: str) -> int:
     if table == "vector_store":
         _link_vector_store(db, w)
+    if table == "workspace_invitations":
+        db.execute(
+            "insert into public.workspace_invitations (workspace_id, invitee_id, invited_by) "
+            "values (%s, %s, %s)",
+            (w.workspace, w.stranger.id, w.owner.id),
+        )
     if verb == "update":
         return _untouched(db, table, TARGETS[table].filters(w))
     if verb == "delete":

@@ -29,6 +29,7 @@ from tests.support import (
     copy_chunks,
     insert_document,
     make_user,
+    register_model,
     vector_literal,
     workspace_with_viewer,
 )
@@ -77,6 +78,7 @@ def tenants(stack: LocalStack) -> Iterator[Tenants]:
     vectors = gen.sample(BIG + MID + OWN + SMALL)
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         workspace = workspace_with_viewer(db, "scope", mid, member)
+        register_model(db, model)
         big_doc = insert_document(db, big, None, "big", model=model)
         mid_doc = insert_document(db, mid, workspace, "mid", model=model)
         member_doc = insert_document(db, member, None, "own", model=model)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from api.main import create_app
 from local_stack.stack import LocalStack
 from tests.api.conftest import edge_settings
 from tests.hostile.support import MCP_TOOLS, McpDoor, loopback_socket, served
+from tests.support import register_test_models
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,7 @@ def stack() -> LocalStack:
     local = LocalStack()
     if not all(local.running().values()):
         local.start()
+    register_test_models(local)
     return local
 
 
@@ -120,3 +123,14 @@ def mcp(stack: LocalStack, portal: BlockingPortal) -> Iterator[McpAvailability]:
             yield McpAvailability(None, f"the MCP server lacks tools {sorted(missing)}")
         else:
             yield McpAvailability(door, "streamable HTTP on loopback")
+
+
+@pytest.fixture(scope="module")
+def rest(stack: LocalStack) -> Iterator[httpx.Client]:
+    """Raw PostgREST through the gateway: the project key, and each actor's token per request."""
+    with httpx.Client(
+        base_url=f"{stack.settings.api_url}/rest/v1",
+        headers={"apikey": stack.anon_key},
+        timeout=30,
+    ) as client:
+        yield client

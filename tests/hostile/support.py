@@ -7,6 +7,7 @@ attack must fail the same way on each, because the database, not the door, decid
 
 import json
 import math
+import os
 import socket
 import threading
 import time
@@ -21,12 +22,15 @@ import httpx
 import httpx2
 import uvicorn
 from anyio.from_thread import BlockingPortal
+from hypothesis import HealthCheck, Phase, settings
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp
 
 from local_stack.stack import LocalStack
 from supabase import Client as SupabaseClient
+from tests.hostile.strategies import Request
+from tests.hostile.world import Actor
 from tests.support import supabase_client
 
 T = TypeVar("T")
@@ -35,6 +39,38 @@ REPORT_PATH = Path(__file__).with_name("out") / "report.json"
 # The tool names the MCP doors use; a server without them is skipped with a note, not passed.
 MCP_TOOLS = {"search_knowledge_base", "get_document", "list_documents", "delete_document"}
 MCP_ACCEPT = "application/json, text/event-stream"
+
+
+SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
+
+
+def examples(n: int) -> settings:
+    """Bounded, reproducible: the same attacks on every run, no example database."""
+    return settings(
+        max_examples=max(1, int(n * SCALE)),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    )
+
+
+def floor(n: int) -> int:
+    """Attempts a test must at least make: one per example (shrinking only adds)."""
+    return max(1, int(n * SCALE))
+
+
+def send(rest: httpx.Client, actor: Actor, request: Request) -> httpx.Response:
+    """The request to raw PostgREST as the actor: the project's anon key (the gateway wants
+    one) and their JWT."""
+    return rest.request(
+        request.method,
+        request.path,
+        params=tuple(request.params),
+        json=request.body,
+        headers={**request.headers, "Authorization": f"Bearer {actor.token}"},
+    )
 
 
 def record(section: str, values: dict[str, Any]) -> None:
@@ -121,6 +157,33 @@ class McpDoor:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.post(self.url, json=message, headers=headers, params=params, timeout=60)
+
+
+def run_mcp(
+    door: McpDoor, actor: Actor, tool: str, arguments: dict[str, Any]
+) -> tuple[str, bool, str, Any]:
+    """(status, ok, text, structured) of one call on a fresh connection with the actor's token."""
+
+    async def work(client: Any) -> tuple[str, bool, str, Any]:
+        if tool == "resource":
+            try:
+                read = await client.read_resource(f"kb://documents/{arguments['document_id']}")
+            except Exception as error:  # the SDK raises the server's refusal as MCPError
+                return "resource-error", False, str(error), None
+            text = json.dumps([c.model_dump(mode="json") for c in read.contents])
+            return "resource-ok", True, text, None
+        result = await client.call_tool(tool, arguments)
+        text = json.dumps([c.model_dump(mode="json") for c in result.content])
+        structured = result.structured_content
+        text += json.dumps(structured, default=str)
+        if result.is_error:
+            return "tool-error", False, text, None
+        return "tool-ok", True, text, structured
+
+    try:
+        return door.session(actor.token, work)
+    except Exception as error:  # refused before any tool ran (e.g. 401: a revoked session)
+        return "connection-refused", False, repr(error), None
 
 
 class ServerThread:

@@ -12,7 +12,6 @@ HOSTILE_EXAMPLES to scale every test's example count (default 1.0).
 """
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ import httpx2
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from postgrest.exceptions import APIError
 
@@ -41,7 +40,14 @@ from tests.hostile.strategies import (
     text,
     write_kind,
 )
-from tests.hostile.support import McpDoor, record, recording_supabase
+from tests.hostile.support import (
+    examples,
+    floor,
+    record,
+    recording_supabase,
+    run_mcp,
+    send,
+)
 from tests.hostile.world import (
     Actor,
     Tally,
@@ -52,25 +58,6 @@ from tests.hostile.world import (
     leaks_in,
     snapshot,
 )
-
-SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
-
-
-def examples(n: int) -> settings:
-    """Bounded, reproducible: the same attacks on every run, no example database."""
-    return settings(
-        max_examples=max(1, int(n * SCALE)),
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-    )
-
-
-def floor(n: int) -> int:
-    """Attempts a test must at least make: one per example (shrinking only adds)."""
-    return max(1, int(n * SCALE))
 
 
 @pytest.fixture(scope="module")
@@ -90,29 +77,6 @@ def world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
 def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         yield conn
-
-
-@pytest.fixture(scope="module")
-def rest(stack: LocalStack) -> Iterator[httpx.Client]:
-    """Raw PostgREST through the gateway: the project key, and each actor's token per request."""
-    with httpx.Client(
-        base_url=f"{stack.settings.api_url}/rest/v1",
-        headers={"apikey": stack.anon_key},
-        timeout=30,
-    ) as client:
-        yield client
-
-
-# -- raw PostgREST ------------------------------------------------------------------------------
-def send(rest: httpx.Client, actor: Actor, request: Request) -> httpx.Response:
-    """The request as the actor: the project's anon key (the gateway wants one) and their JWT."""
-    return rest.request(
-        request.method,
-        request.path,
-        params=tuple(request.params),
-        json=request.body,
-        headers={**request.headers, "Authorization": f"Bearer {actor.token}"},
-    )
 
 
 def judge_rest(world: World, actor: Actor, request: Request, response: httpx.Response) -> list[str]:
@@ -370,7 +334,12 @@ def supabase_write(draw: st.DrawFn, world: World) -> tuple[Actor, str, Query]:
         (
             "upsert document",
             lambda c: c.table("documents").upsert(
-                {"id": target.id, "title": PWNED, "content_hash": "2" * 64, "embedding_model": "m"},
+                {
+                    "id": target.id,
+                    "title": PWNED,
+                    "content_hash": "2" * 64,
+                    "embedding_model": "test-model",
+                },
                 on_conflict="id",
             ),
         ),
@@ -380,7 +349,7 @@ def supabase_write(draw: st.DrawFn, world: World) -> tuple[Actor, str, Query]:
                 {
                     "title": PWNED,
                     "content_hash": uuid.uuid4().hex * 2,
-                    "embedding_model": "m",
+                    "embedding_model": "test-model",
                     "workspace_id": foreign_ws,
                 }
             ),
@@ -403,7 +372,7 @@ def supabase_write(draw: st.DrawFn, world: World) -> tuple[Actor, str, Query]:
                 {
                     "title": PWNED,
                     "content_hash": uuid.uuid4().hex * 2,
-                    "embedding_model": "m",
+                    "embedding_model": "test-model",
                     "chunks": [{"content": PWNED, "embedding": vector}],
                     "workspace_id": foreign_ws,
                 },
@@ -674,33 +643,6 @@ def mcp_call(draw: st.DrawFn, world: World, *, writes: bool) -> tuple[Actor, str
             arguments["metadata"] = draw(metadata_probe(world))
         return actor, kind, arguments
     return actor, kind, {"document_id": doc.id}
-
-
-def run_mcp(
-    door: McpDoor, actor: Actor, tool: str, arguments: dict[str, Any]
-) -> tuple[str, bool, str, Any]:
-    """(status, ok, text, structured) of one call on a fresh connection with the actor's token."""
-
-    async def work(client: Any) -> tuple[str, bool, str, Any]:
-        if tool == "resource":
-            try:
-                read = await client.read_resource(f"kb://documents/{arguments['document_id']}")
-            except Exception as error:  # the SDK raises the server's refusal as MCPError
-                return "resource-error", False, str(error), None
-            text = json.dumps([c.model_dump(mode="json") for c in read.contents])
-            return "resource-ok", True, text, None
-        result = await client.call_tool(tool, arguments)
-        text = json.dumps([c.model_dump(mode="json") for c in result.content])
-        structured = result.structured_content
-        text += json.dumps(structured, default=str)
-        if result.is_error:
-            return "tool-error", False, text, None
-        return "tool-ok", True, text, structured
-
-    try:
-        return door.session(actor.token, work)
-    except Exception as error:  # refused before any tool ran (e.g. 401: a revoked session)
-        return "connection-refused", False, repr(error), None
 
 
 @given(data=st.data())

@@ -24,8 +24,8 @@ from local_stack.stack import LocalStack
 from tests.api.conftest import edge_settings
 from tests.hostile.conftest import BACKGROUND_THRESHOLD
 from tests.hostile.strategies import Request, rest_read
-from tests.hostile.support import record
-from tests.hostile.test_isolation import examples, floor, judge_rest, send
+from tests.hostile.support import examples, floor, record, send
+from tests.hostile.test_isolation import judge_rest
 from tests.hostile.world import Tally, World, build_world
 from tests.support import rest_client
 

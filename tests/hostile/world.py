@@ -125,17 +125,15 @@ class World:
         )
 
     def can_write(self, actor: Actor, doc: Doc) -> bool:
+        """Agents (tokens with a client_id) change only what that agent created: its text,
+        fields and passages, and deleting it."""
         if not actor.allows(WRITE):
+            return False
+        if actor.client_id is not None and doc.created_by_client != actor.client_id:
             return False
         return doc.owner == actor.person or (
             doc.workspace is not None
             and self.roles.get((actor.person, doc.workspace)) in ROLES_THAT_WRITE
-        )
-
-    def can_delete(self, actor: Actor, doc: Doc) -> bool:
-        """Agents (tokens with a client_id) delete only what that agent created."""
-        return self.can_write(actor, doc) and (
-            actor.client_id is None or doc.created_by_client == actor.client_id
         )
 
     def writable_workspaces(self, actor: Actor) -> set[str]:
@@ -168,7 +166,7 @@ class World:
         return [d for d in self.docs if not self.can_write(actor, d)]
 
     def undeletable(self, actor: Actor) -> list[Doc]:
-        return [d for d in self.docs if not self.can_delete(actor, d)]
+        return [d for d in self.docs if not self.can_write(actor, d)]
 
     def foreign_jobs(self, actor: Actor) -> list[Job]:
         return [j for j in self.jobs if j.owner != actor.person or not actor.allows(READ)]
@@ -327,7 +325,7 @@ def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapsho
                 problems.append(f"{'deleted' if new is None else 'changed'} extra doc {doc_id}")
             continue
         if new is None:
-            if not world.can_delete(actor, doc):
+            if not world.can_write(actor, doc):
                 problems.append(f"deleted {doc.label}")
         elif not world.can_write(actor, doc):
             problems.append(f"changed {doc.label}: {old} -> {new}")
