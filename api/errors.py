@@ -43,7 +43,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: described("The body could not be parsed (not UTF-8 or not JSON)."),
     401: described("No token, or an invalid, expired or revoked one (with WWW-Authenticate)."),
     403: described("The database refused: Row Level Security or the token's scope."),
-    404: described("No such document or job, or not yours to see."),
+    404: described("No such document or workspace, or not yours to see."),
     409: described("The change conflicts with what is stored."),
     413: described("The document or body is too large."),
     422: described("Invalid input; `field` names it."),

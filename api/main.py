@@ -1,6 +1,5 @@
 """The FastAPI app: one factory, one lifespan that owns the connection pool and the embedder."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import Metrics, RequestContext
-from api.routes import agent_grants, consent, documents, health, jobs, search, uploads
+from api.routes import agent_grants, consent, documents, health, search, uploads, workspaces
 from knowledge_core.embeddings import create_embedder
 from knowledge_core.knowledge import Knowledge
 from knowledge_core.logs import configure_logging
@@ -19,9 +18,10 @@ from knowledge_core.settings import Settings
 from knowledge_core.tokens import TokenVerifier
 
 DESCRIPTION = """\
-A secure knowledge base on Supabase. Send text; the API embeds it and forwards **your own**
-access token to the project's PostgREST, so Postgres Row Level Security decides what you may
-read and write. Authenticate with `Authorization: Bearer <Supabase access token>`.
+A secure knowledge base on Supabase. Send text or files; the API stores them with **your own**
+access token through the project's PostgREST, so Postgres Row Level Security decides what you
+may read and write, and the database's embedding worker makes them searchable (writes wait for
+that, briefly). Authenticate with `Authorization: Bearer <Supabase access token>`.
 """
 
 
@@ -35,16 +35,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         embedder = create_embedder(settings)
         app.state.knowledge = Knowledge(settings, RestPool(settings), embedder)
         app.state.verifier = TokenVerifier.from_settings(settings, auth_http)
-        app.state.background_tasks = set()
         load = getattr(embedder, "load", None)
         if load is not None:
             await load()  # the local model: pay its load time at start, not on a user's request
         try:
             yield
         finally:
-            pending = list(app.state.background_tasks)
-            if pending:
-                await asyncio.wait(pending, timeout=30)
+            # Nothing to finish: a write is stored before it is answered, and the embedding
+            # worker, not this process, embeds it.
             await app.state.knowledge.aclose()
             await auth_http.aclose()
 
@@ -64,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         documents.router,
         uploads.router,
         search.router,
-        jobs.router,
+        workspaces.router,
         agent_grants.router,
         consent.router,
         health.router,
@@ -85,6 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Room for the largest document as JSON (escaped text can grow) plus its fields; an
         # upload, for the largest file plus its form fields.
         max_body_bytes=settings.max_document_chars * 4 + 65_536,
-        body_limits={"/v1/documents/upload": settings.max_upload_bytes + 65_536},
+        body_limits={r"/v1/documents/(upload|[^/]+/file)": settings.max_upload_bytes + 65_536},
     )
     return app

@@ -56,8 +56,9 @@ class RequestContext:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        # Paths with their own limit (file uploads), so JSON routes keep their tight one.
-        self.body_limits = body_limits or {}
+        # Paths with their own limit (file uploads), so JSON routes keep their tight one: keys
+        # are regular expressions the whole path must match.
+        self.body_limits = [(re.compile(k), v) for k, v in (body_limits or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +82,8 @@ class RequestContext:
             await send(message)
 
         length = headers.get("content-length", "")
-        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
+        own = next((v for k, v in self.body_limits if k.fullmatch(scope["path"])), None)
+        limit = self.max_body_bytes if own is None else own
         has_body = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
         try:
             if has_body and scope["path"].startswith("/v1/") and not _has_bearer(headers):
@@ -89,7 +91,7 @@ class RequestContext:
                 await _send_json(send_with_id, status, body, refusal_headers)
             elif length.isdigit() and int(length) > limit:
                 await _too_large(send_with_id, limit)
-            elif scope["path"] in self.body_limits and not length.isdigit():
+            elif own is not None and not length.isdigit():
                 # A file upload must say its size: a chunked body of unknown length would be
                 # spooled whole by the form parser before any limit could refuse it.
                 await _refuse(send_with_id, 411, "length_required", "send a Content-Length")

@@ -191,7 +191,7 @@ def measure_capacity(env: StackEnv, profile: Profile, report: Report) -> dict[st
         table = Table(
             "Section 9b: CPU ms per request of each part, through the API (fresh text each time)",
             ["request", "per second", *(g.name for g in groups), "replay lag ms p50/max"],
-            notes=["2 shared cores: ratios within this run; the worker idles (the API embeds)"],
+            notes=["2 shared cores: ratios within this run; the worker embeds what the API stores"],
         )
         loads = (
             ("search", f"{env.kb_api_url}/v1/search", search_body, CONCURRENCY, 4),

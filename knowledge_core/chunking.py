@@ -1,9 +1,13 @@
 """Split text into passages for embedding: paragraphs first, then sentences, then words, with
 a little overlap so a fact on a boundary is still found whole in one passage.
+
+The embedding worker is the one caller that chunks (`chunk_document`): every door stores text, and
+a file's text with its layout (`layout_of`), which says how the text divides into the file's
+sections (pages, the text under each heading); the worker cuts passages by it.
 """
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,3 +136,60 @@ def chunk_sections(
         for text, _ in _pack(((p, 0) for p in _pieces(section.text, room)), room, overlap):
             passages.append(Passage(f"{prefix}\n{text}" if prefix else text, dict(where)))
     return passages
+
+
+# Consecutive sections of a file's text are joined by one blank line (Extracted.text).
+SECTION_SEPARATOR = "\n\n"
+
+
+def layout_of(sections: Sequence[Section]) -> tuple[str, list[dict[str, Any]]]:
+    """A file's text and its layout, as documents.content and documents.sections hold them:
+    each section's length in characters and its page or heading path."""
+    layout: list[dict[str, Any]] = []
+    for section in sections:
+        span: dict[str, Any] = {"chars": len(section.text)}
+        if section.page is not None:
+            span["page"] = section.page
+        elif section.headings:
+            span["headings"] = list(section.headings)
+        layout.append(span)
+    return SECTION_SEPARATOR.join(s.text for s in sections), layout
+
+
+def sections_of(content: str, layout: Sequence[Mapping[str, Any]]) -> list[Section] | None:
+    """The sections `layout` describes in `content`; None if it does not describe this text
+    (the database refuses such a layout, so only a stale one can get here)."""
+    sections: list[Section] = []
+    start = 0
+    for span in layout:
+        end = start + int(span["chars"])
+        if end > len(content):
+            return None
+        sections.append(
+            Section(
+                text=content[start:end],
+                page=span.get("page"),
+                headings=[str(h) for h in span.get("headings") or []],
+            )
+        )
+        start = end + len(SECTION_SEPARATOR)
+    return sections if start - len(SECTION_SEPARATOR) == len(content) else None
+
+
+def chunk_document(
+    content: str,
+    layout: Sequence[Mapping[str, Any]] | None,
+    *,
+    size: int,
+    overlap: int,
+    max_chars: int,
+) -> list[Passage]:
+    """A document's passages: by its file's sections, each with its location, when it has a
+    layout; else plain text."""
+    sections = sections_of(content, layout) if layout else None
+    if sections is not None:
+        return chunk_sections(sections, size=size, overlap=overlap, max_chars=max_chars)
+    return [
+        Passage(text)
+        for text in chunk_text(content, size=size, overlap=overlap, max_chars=max_chars)
+    ]

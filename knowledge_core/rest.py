@@ -16,6 +16,7 @@ replayed it yet refuses with 412 `replica_behind`, and the read is sent again to
 
 import asyncio
 import contextlib
+import json as stdlib_json
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ class RestPool:
 
         Reads go to SUPABASE_READ_URL (a replica may answer) unless `primary`; the rest to
         SUPABASE_URL. `query`: a query string already encoded (rest_query), sent as it is."""
-        data = None if json is None else orjson.dumps(json)
+        data = None if json is None else _json_bytes(json)
         if data is not None:
             headers = {**JSON_BODY, **headers}
         base = self.read_url if method in READS and not primary else self.base_url
@@ -196,10 +197,14 @@ class CallerRest:
         return response.json()
 
     async def select(
-        self, table: str, params: dict[str, str], *, count: bool = False
+        self, table: str, params: dict[str, str], *, count: bool = False, primary: bool = False
     ) -> tuple[list[dict[str, Any]], int | None]:
+        """Rows of `table`; `primary` reads from the primary even where replicas serve reads
+        (waiting for the worker's write, which no xid of this caller's names yet)."""
         headers = {"Prefer": "count=exact"} if count else {}
-        response = await self._request("GET", f"/{table}", params=params, headers=headers)
+        response = await self._request(
+            "GET", f"/{table}", params=params, headers=headers, primary=primary
+        )
         total = None
         content_range = response.headers.get("content-range")
         if count and content_range is not None:
@@ -257,6 +262,7 @@ class CallerRest:
         params: dict[str, str] | None = None,
         json: Any = None,
         query: str | None = None,
+        primary: bool = False,
         writes: bool = True,
     ) -> RestResponse:
         pool = self._pool
@@ -266,7 +272,7 @@ class CallerRest:
         if after is not None:
             sent["X-Kb-After-Xid"] = str(after)
         response = await pool.request(
-            method, path, headers=sent, params=params, json=json, query=query
+            method, path, headers=sent, params=params, json=json, query=query, primary=primary
         )
         # Behind the caller's write, or behind their sign-in (a new session): the primary.
         if read and _replica_behind(response):
@@ -277,7 +283,7 @@ class CallerRest:
             if writes and not read and _counts_as_refused_write(response.status, path):
                 await self._count_refused_write()
             raise error_from_response(response)
-        if read:
+        if read and not primary:  # (reads sent to the primary on purpose are not the question)
             pool.reads_answered_by[response.headers.get("x-kb-served-by", "unknown")] += 1
         else:
             written = response.headers.get("x-kb-write-xid", "")
@@ -299,6 +305,15 @@ def _counts_as_refused_write(status: int, path: str) -> bool:
     """A write the database refused or could not finish: counted against the caller's limit.
     Not 401 (no caller to count), nor 429 (the limit refused it, so it was counted)."""
     return status not in (401, 429) and path != "/rpc/count_refused_write"
+
+
+def _json_bytes(value: Any) -> bytes:
+    """JSON for PostgREST: orjson, or the standard library for what orjson cannot write (an
+    integer past 64 bits in a caller's metadata, which jsonb keeps exactly)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return stdlib_json.dumps(value, ensure_ascii=False).encode()
 
 
 def _replica_behind(response: RestResponse) -> bool:

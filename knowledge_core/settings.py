@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from knowledge_core import limits
+
 EmbeddingProvider = Literal["local", "openai", "edge-function"]
 
 
@@ -91,11 +93,18 @@ class Settings(EmbedderSettings):
         default=None, description="Edge Function URL; default SUPABASE_URL/functions/v1/embed"
     )
 
-    chunk_size: int = Field(default=1000, ge=100, le=8000, description="Characters per chunk.")
+    # The worker chunks (knowledge_core.chunking.chunk_document); a passage is at most 8000
+    # characters in the database (document_chunks.content).
+    chunk_size: int = Field(default=1000, ge=100, le=8000, description="Characters per passage.")
     chunk_overlap: int = Field(default=150, ge=0, le=2000)
-    max_document_chars: int = Field(default=2_000_000, ge=1000)
+    max_document_chars: int = Field(
+        default=limits.MAX_DOCUMENT_CHARS, ge=1000, le=limits.MAX_DOCUMENT_CHARS
+    )
     background_threshold_chars: int = Field(
-        default=50_000, ge=0, description="Larger documents are ingested in the background."
+        default=50_000,
+        ge=0,
+        description="Writes of larger documents answer at once (202, pending) unless asked to "
+        "wait; smaller ones wait until they are searchable.",
     )
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest file /v1/documents/upload takes."

@@ -20,7 +20,10 @@ class WorkerSettings(BaseSettings):
         default=None, description="Recorded on each claim; default <hostname>:<pid>."
     )
     max_documents: int = Field(
-        default=4, ge=1, le=100, description="Documents claimed at a time (one claim, one lease)."
+        default=16,
+        ge=1,
+        le=100,
+        description="Documents claimed at a time (one claim; embedded together).",
     )
     lease_seconds: int = Field(
         default=300,

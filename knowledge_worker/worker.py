@@ -1,12 +1,17 @@
 """Claim queued documents, chunk and embed what changed, swap the passages in.
 
-The loop: claim up to N due documents of this worker's model (one transaction, a lease each),
-embed each one's new passages, hand them back through complete_embedding_work, which writes them
-only if the lease still holds. Between claims it waits on LISTEN kb_embedding_work, with polling
-as the fallback, so new work is picked up within a moment and nothing depends on a notification
-arriving. A lost connection (Postgres restarted) is reopened; a claim this worker held when it
-died expires and is taken again, so nothing is lost, and the lease check means nothing is written
-twice.
+The worker is the one writer of the vectors of every document written as text, whichever door
+wrote it (the API, MCP and `kb` included: they store text and wait for `ready`). The loop: claim
+up to N due documents of this worker's model (one transaction, a lease each), cut each one into
+passages (by its file's sections when it has them, so passages keep their page or headings),
+embed the passages it has no vector for, the documents in hand together so the embedder can
+batch them, saying how far it is on a long one, and hand them back through
+complete_embedding_work, which writes them only if the lease still holds. It claims more as
+places free up, or when LISTEN kb_embedding_work announces work, with polling as the fallback,
+so new work is picked up within a moment and nothing depends on a notification arriving. A lost
+connection (Postgres restarted) is reopened and the claims held on it are given back at once; a
+dead worker's claims expire and are taken again, so nothing is lost, and the lease check means
+nothing is written twice.
 """
 
 import asyncio
@@ -15,7 +20,7 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -24,7 +29,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from knowledge_core.chunking import chunk_text
+from knowledge_core.chunking import Passage, chunk_document
 from knowledge_core.embeddings import Embedder, embed_in_batches
 from knowledge_core.errors import InvalidInput, KnowledgeBaseError, PayloadTooLarge
 from knowledge_core.settings import Settings
@@ -47,6 +52,7 @@ class Claim:
     content: str
     attempts: int
     known_passages: frozenset[str]
+    sections: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass
@@ -84,12 +90,13 @@ class EmbeddingWorker:
             try:
                 async with await self._connect() as listener, await self._connect() as conn:
                     await listener.execute(f"listen {CHANNEL}")
-                    log.info("listening", extra={"model": self.model, "worker": self.name})
-                    while not stop.is_set():
-                        outcomes = await self.work_once(conn)
-                        if outcomes:
-                            continue  # there may be more: claim again before waiting
-                        await self._wait(listener, stop)
+                    # Claims this worker held on a connection that died are its own to redo.
+                    released = await self.release(conn)
+                    log.info(
+                        "listening",
+                        extra={"model": self.model, "worker": self.name, "released": released},
+                    )
+                    await self._work(listener, conn, stop)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 log.warning("database connection lost; reconnecting", extra={"error": str(error)})
                 await _sleep_unless(stop, self.worker.reconnect_seconds)
@@ -99,26 +106,60 @@ class EmbeddingWorker:
                 log.error("database error; retrying", extra={"error": str(error)})
                 await _sleep_unless(stop, self.worker.reconnect_seconds)
 
-    async def _wait(
-        self, listener: psycopg.AsyncConnection[dict[str, Any]], stop: asyncio.Event
+    async def _work(
+        self,
+        listener: psycopg.AsyncConnection[dict[str, Any]],
+        conn: psycopg.AsyncConnection[dict[str, Any]],
+        stop: asyncio.Event,
     ) -> None:
-        """Until a notification for this model or the polling interval, whichever is first.
+        """Keep up to KB_WORKER_MAX_DOCUMENTS documents in hand, embedding them together (the
+        embedder batches their passages: many short documents cost a few model calls, not one
+        each), and claim more as soon as one is done or new work is announced: a document
+        written while others are being embedded waits for a free place, not for all of them.
+        A connection lost under any of them is raised here, for run() to reconnect (their
+        leases bring the work back)."""
+        wake = asyncio.Event()
+        listening = asyncio.create_task(self._listen(listener, wake))
+        stopping = asyncio.create_task(stop.wait())
+        working: set[asyncio.Task[Outcome]] = set()
+        try:
+            while not stop.is_set():
+                room = self.worker.max_documents - len(working)
+                wake.clear()  # a notification from now on brings the next claim forward
+                claims = await self.claim(conn, room) if room > 0 else []
+                working |= {asyncio.create_task(self.process(conn, c)) for c in claims}
+                if claims and len(claims) == room:
+                    continue  # there may be more: claim again once a place is free
+                waking = asyncio.create_task(wake.wait())
+                done, _ = await asyncio.wait(
+                    {*working, waking, listening, stopping},
+                    timeout=self.worker.poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waking.cancel()
+                if listening in done:
+                    listening.result()  # the listener died: raise its error
+                for task in done & working:
+                    working.discard(task)
+                    task.result()  # a lost connection: raise it
+        finally:
+            for task in (listening, stopping, *working):
+                task.cancel()
+            await asyncio.gather(listening, stopping, *working, return_exceptions=True)
 
-        A dead listener raises here (OperationalError), for run() to reconnect."""
-        async for notice in listener.notifies(timeout=self.worker.poll_seconds):
-            if stop.is_set() or notice.payload in ("", self.model):
-                return
+    async def _listen(
+        self, listener: psycopg.AsyncConnection[dict[str, Any]], wake: asyncio.Event
+    ) -> None:
+        """Set `wake` on each notification for this model; a dead listener raises."""
+        async for notice in listener.notifies():
+            if notice.payload in ("", self.model):
+                wake.set()
 
-    async def work_once(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Outcome]:
-        """One claim: embed every document it leased. Empty when nothing was due."""
-        claims = await self.claim(conn)
-        return [await self.process(conn, claim) for claim in claims]
-
-    async def claim(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> list[Claim]:
+    async def claim(self, conn: psycopg.AsyncConnection[dict[str, Any]], count: int) -> list[Claim]:
         rows = await (
             await conn.execute(
                 "select * from private.claim_embedding_work(%s, %s, %s, %s)",
-                (self.model, self.worker.max_documents, self.worker.lease_seconds, self.name),
+                (self.model, count, self.worker.lease_seconds, self.name),
             )
         ).fetchall()
         return [
@@ -128,9 +169,19 @@ class EmbeddingWorker:
                 content=row["content"],
                 attempts=row["attempts"],
                 known_passages=frozenset(row["known_passages"] or ()),
+                sections=row["sections"],
             )
             for row in rows
         ]
+
+    async def release(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> int:
+        """Give back the claims recorded under this worker's name (none on a first start)."""
+        row = await (
+            await conn.execute(
+                "select private.release_embedding_claims(%s) as released", (self.name,)
+            )
+        ).fetchone()
+        return int(row["released"]) if row else 0
 
     async def renew(self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim) -> bool:
         """Extend the claim's lease; False when it is no longer this worker's."""
@@ -144,11 +195,9 @@ class EmbeddingWorker:
 
     async def _embed_holding_lease(
         self, conn: psycopg.AsyncConnection[dict[str, Any]], claim: Claim
-    ) -> tuple[list[str], dict[str, list[float]]] | None:
+    ) -> tuple[list[Passage], dict[str, list[float]]] | None:
         """Embed while renewing the lease every third of it; None if the claim was lost."""
-        if not await self.renew(conn, claim):  # a batch's later documents waited their turn
-            return None
-        embedding = asyncio.ensure_future(self.embed(claim))
+        embedding = asyncio.ensure_future(self.embed(claim, conn))
         try:
             while True:
                 done, _ = await asyncio.wait({embedding}, timeout=self.worker.lease_seconds / 3)
@@ -178,7 +227,11 @@ class EmbeddingWorker:
         except Exception as error:
             log.exception("embedding failed", extra={"document_id": str(claim.document_id)})
             return await self.fail(conn, claim, f"{type(error).__name__}: {error}", retry=True)
-        chunks = [{"content": p, "embedding": vectors.get(p)} for p in passages]
+        chunks = [
+            {"content": p.content, "embedding": vectors.get(p.content)}
+            | ({"location": p.location} if p.location else {})
+            for p in passages
+        ]
         try:
             row = await (
                 await conn.execute(
@@ -211,20 +264,53 @@ class EmbeddingWorker:
         )
         return outcome
 
-    async def embed(self, claim: Claim) -> tuple[list[str], dict[str, list[float]]]:
-        """The document's passages, and vectors for those not stored already (by text)."""
+    async def embed(
+        self, claim: Claim, conn: psycopg.AsyncConnection[dict[str, Any]]
+    ) -> tuple[list[Passage], dict[str, list[float]]]:
+        """The document's passages, and vectors for those not stored already (by text).
+
+        A document of more than one batch says how far it is on itself after each batch
+        (record_embedding_progress), for whoever waits on it."""
         s = self.settings
-        passages = chunk_text(
+        passages = chunk_document(
             claim.content,
+            claim.sections,
             size=s.chunk_size,
             overlap=s.chunk_overlap,
             max_chars=s.max_document_chars,
         )
         fresh: Sequence[str] = [
-            p for p in dict.fromkeys(passages) if passage_hash(p) not in claim.known_passages
+            t
+            for t in dict.fromkeys(p.content for p in passages)
+            if passage_hash(t) not in claim.known_passages
         ]
-        vectors = await embed_in_batches(self.embedder, fresh, batch_size=s.embedding_batch_size)
+        kept = len(passages) - len(fresh)
+
+        async def progress(done: int, total: int) -> None:
+            await self.record_progress(conn, claim, min(kept + done, len(passages)), passages)
+
+        long = len(fresh) > s.embedding_batch_size
+        if long:
+            await progress(0, len(fresh))
+        vectors = await embed_in_batches(
+            self.embedder,
+            fresh,
+            batch_size=s.embedding_batch_size,
+            on_progress=progress if long else None,
+        )
         return passages, dict(zip(fresh, vectors, strict=True))
+
+    async def record_progress(
+        self,
+        conn: psycopg.AsyncConnection[dict[str, Any]],
+        claim: Claim,
+        embedded: int,
+        passages: Sequence[Passage],
+    ) -> None:
+        await conn.execute(
+            "select private.record_embedding_progress(%s, %s, %s, %s)",
+            (claim.document_id, claim.lease_token, embedded, len(passages)),
+        )
 
     async def fail(
         self,

@@ -597,10 +597,12 @@ class LocalStack:
             log=mcp.log_file,
         )
 
-    def worker(self, name: str = "worker") -> Daemon:
+    def worker(self, name: str = "worker", *, embedder_url: str | None = None) -> Daemon:
         """kb-worker, the embedding worker, with this stack's settings and its own login.
 
-        `name` gives tests a second worker (its own pid and log files) beside the stack's."""
+        `name` gives tests a second worker (its own pid and log files) beside the stack's;
+        `embedder_url` another stack's model, for a stack started without an edge (which runs
+        no embedder of its own)."""
         s = self.settings
         return Daemon(
             name=name,
@@ -609,6 +611,7 @@ class LocalStack:
             log_file=s.log_dir / f"{name}.log",
             env={
                 **self.edge_environment(),
+                **({"EMBEDDER_URL": embedder_url} if embedder_url else {}),
                 "KB_WORKER_DATABASE_URL": self.worker_db_url,
                 "PYTHONPATH": str(REPO_ROOT),
             },

@@ -28,10 +28,11 @@ def db(stack: LocalStack) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="session")
-def replica_stack() -> Iterator[LocalStack]:
+def replica_stack(stack: LocalStack) -> Iterator[LocalStack]:
     """A stack of its own with one read replica (ports 24421-24443), without an edge: tests run
-    the API in-process against it. Removed after the session. Tests that need the replica
-    behind pause its replay (tests.support.replay_paused) rather than race it."""
+    the API in-process against it; its embedding worker uses the main stack's model. Removed
+    after the session. Tests that need the replica behind pause its replay
+    (tests.support.replay_paused) rather than race it."""
     from tests.support import second_stack_settings
 
     settings = second_stack_settings("replica-test", 24421)
@@ -41,6 +42,7 @@ def replica_stack() -> Iterator[LocalStack]:
     local = LocalStack(settings)
     local.start(edge=False, replicas=1)
     register_test_models(local)
+    local.worker(embedder_url=stack.embedder_url).start()
     yield local
     local.stop()
     shutil.rmtree(settings.state_dir, ignore_errors=True)

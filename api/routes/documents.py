@@ -1,124 +1,106 @@
-"""/v1/documents: add, list, read, change and delete documents."""
+"""/v1/documents: add, list, read, change and delete documents, and follow their embedding."""
 
-import asyncio
 import json
-import logging
-from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CallerKB
 from api.errors import ERROR_RESPONSES
-from knowledge_core.chunking import Passage
-from knowledge_core.errors import InvalidInput, KnowledgeBaseError
+from api.responses import model_response
+from knowledge_core import limits
+from knowledge_core.errors import InvalidInput
 from knowledge_core.knowledge import CallerKnowledge
-from knowledge_core.models import DocumentChanges, IngestResult, NewDocument
+from knowledge_core.models import (
+    WAIT_DESCRIPTION,
+    DocumentChanges,
+    DocumentDetail,
+    DocumentPage,
+    DocumentStatus,
+    IngestResult,
+    NewDocument,
+)
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=ERROR_RESPONSES)
-log = logging.getLogger("api.ingest")
+
+# Query parameters state their bounds in Query(): FastAPI reads one marker per parameter.
+Wait = Annotated[
+    float | None, Query(ge=0, le=limits.MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)
+]
+WRITE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The same text was already stored there: that document."},
+    202: {
+        "description": "Stored, and not yet searchable when the wait ended (a large document, "
+        "or wait=0): `embedding_status` is pending; follow it at the `Location` URL."
+    },
+}
 
 
-class IngestAccepted(BaseModel):
-    job_id: UUID
-    status: str = "pending"
-    status_url: str = Field(examples=["/v1/jobs/0b6d..."])
+def status_url(document_id: UUID | str) -> str:
+    return f"/v1/documents/{document_id}/status"
 
 
-class DocumentPage(BaseModel):
-    items: list[dict[str, Any]]
-    total: int | None
-    limit: int
-    offset: int
+async def store(kb: CallerKnowledge, document: NewDocument, wait: float | None) -> Response:
+    """The one write of JSON and file ingest: the caller's token stores the text (RLS and the
+    rate limit apply), the database queues it, the worker embeds it; the answer waits for that
+    up to `wait` seconds. 201 (200: the same text was there already) once searchable; 202 with
+    the status URL while still pending; a failed embedding is told in the body."""
+    result = await kb.add_document(document, wait=wait)
+    return written(result, created=result.created)
+
+
+def written(result: DocumentStatus, *, created: bool) -> Response:
+    if result.embedding_status == "pending":
+        answer = model_response(result, status.HTTP_202_ACCEPTED)
+        answer.headers["Location"] = status_url(result.document_id)
+        return answer
+    answer = model_response(result, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    if created:
+        answer.headers["Location"] = f"/v1/documents/{result.document_id}"
+    return answer
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=IngestResult | IngestAccepted,
-    responses={
-        200: {"description": "The same text was already stored there: that document."},
-        202: {"description": "A large document: accepted, processed in the background."},
-    },
+    response_model=IngestResult,
+    responses=WRITE_ANSWERS,
     summary="Add a document",
 )
-async def add_document(
-    document: NewDocument, kb: CallerKB, request: Request, response: Response
-) -> IngestResult | IngestAccepted:
-    """Chunk, embed and store a document atomically. Small documents are stored before the
-    answer (201, or 200 when the same text already exists there); large ones are accepted with
-    202 and a job to poll. A failure never leaves part of a document behind."""
-    return await store(kb, document, kb.chunk(document.content), request, response)
-
-
-async def store(
-    kb: CallerKnowledge,
-    document: NewDocument,
-    chunks: Sequence[str | Passage],
-    request: Request,
-    response: Response,
-) -> IngestResult | IngestAccepted:
-    """The one write path of JSON and file ingest: stored now (201/200) or in the background
-    (202 and a job), always through the caller's token, so RLS and rate limits apply alike."""
-    if len(document.content) <= kb.settings.background_threshold_chars:
-        result = await kb.add_document(document, chunks=chunks)
-        if not result.created:
-            response.status_code = status.HTTP_200_OK
-        return result
-    job = await kb.create_job(document.title, len(chunks))
-    tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
-    task = asyncio.create_task(_ingest_in_background(kb, document, chunks, job["id"]))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    response.status_code = status.HTTP_202_ACCEPTED
-    response.headers["Location"] = f"/v1/jobs/{job['id']}"
-    return IngestAccepted(job_id=job["id"], status_url=f"/v1/jobs/{job['id']}")
-
-
-async def _ingest_in_background(
-    kb: CallerKnowledge, document: NewDocument, chunks: Sequence[str | Passage], job_id: str
-) -> None:
-    """Runs with the caller's token, so RLS applies exactly as for a direct request."""
-
-    async def progress(done: int, total: int) -> None:
-        await kb.update_job(job_id, chunks_embedded=done)
-
-    try:
-        await kb.update_job(job_id, status="processing")
-        result = await kb.add_document(document, chunks=chunks, on_progress=progress)
-        await kb.update_job(job_id, status="succeeded", document_id=str(result.document_id))
-    except KnowledgeBaseError as error:
-        log.warning("background ingest failed", extra={"job_id": job_id, "reason": error.message})
-        await _record_failure(kb, job_id, error.message)
-    except Exception:
-        log.exception("background ingest failed", extra={"job_id": job_id})
-        await _record_failure(kb, job_id, "an internal error occurred")
-
-
-async def _record_failure(kb: CallerKnowledge, job_id: str, message: str) -> None:
-    try:
-        await kb.update_job(job_id, status="failed", error=message[:2000])
-    except KnowledgeBaseError:
-        log.warning("could not record the failure of a job", extra={"job_id": job_id})
+async def add_document(document: NewDocument, kb: CallerKB, wait: Wait = None) -> Response:
+    """Store a document's text. The database queues it and the embedding worker cuts it into
+    passages and embeds them; the answer waits until it is searchable (201, or 200 when the
+    same text already exists there), up to `wait` seconds, else 202 with its status URL. A
+    refused or invalid write stores nothing."""
+    return await store(kb, document, wait)
 
 
 @router.get("", response_model=DocumentPage, summary="List documents")
 async def list_documents(
     kb: CallerKB,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = limits.DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
+    category: Annotated[
+        str | None, Query(min_length=1, max_length=limits.MAX_CATEGORY_CHARS)
+    ] = None,
     workspace_id: UUID | None = None,
+    source: Annotated[
+        str | None,
+        Query(
+            max_length=limits.MAX_SOURCE_CHARS,
+            description="Only documents from this source (exact match).",
+        ),
+    ] = None,
     metadata: Annotated[
         str | None,
         Query(
-            description='JSON object the metadata must contain, e.g. {"lang":"en"}', max_length=4000
+            description='JSON object the metadata must contain, e.g. {"lang":"en"}',
+            max_length=limits.MAX_METADATA_CHARS,
         ),
     ] = None,
-) -> DocumentPage:
-    """Documents you may read (yours and your workspaces'), newest first."""
+) -> Response:
+    """Documents you may read (yours and your workspaces'), newest first, without their text."""
     wanted: dict[str, Any] | None = None
     if metadata is not None:
         try:
@@ -127,27 +109,43 @@ async def list_documents(
             raise InvalidInput("metadata must be a JSON object", field="metadata") from error
         if not isinstance(wanted, dict):
             raise InvalidInput("metadata must be a JSON object", field="metadata")
-    items, total = await kb.list_documents(
+    page = await kb.list_documents(
         limit=limit,
         offset=offset,
         category=category,
         workspace_id=workspace_id,
         metadata=wanted,
+        source=source,
     )
-    return DocumentPage(items=items, total=total, limit=limit, offset=offset)
+    return model_response(page)
 
 
-@router.get("/{document_id}", summary="Read a document with its passages")
-async def get_document(document_id: UUID, kb: CallerKB) -> dict[str, Any]:
-    return await kb.get_document(document_id)
+@router.get(
+    "/{document_id}", response_model=DocumentDetail, summary="Read a document with its passages"
+)
+async def get_document(document_id: UUID, kb: CallerKB) -> Response:
+    """Its fields, its text, its file's layout and its passages with their locations."""
+    return model_response(await kb.get_document(document_id))
 
 
-@router.patch("/{document_id}", summary="Change a document")
+@router.get(
+    "/{document_id}/status",
+    response_model=DocumentStatus,
+    summary="Follow a document's embedding",
+)
+async def get_status(document_id: UUID, kb: CallerKB) -> Response:
+    """pending (with passages embedded of total, once the worker has cut it), ready, or
+    failed with the reason. What a 202 points to."""
+    return model_response(await kb.document_status(document_id, primary=True))
+
+
+@router.patch("/{document_id}", response_model=DocumentDetail, summary="Change a document")
 async def update_document(
-    document_id: UUID, changes: DocumentChanges, kb: CallerKB
-) -> dict[str, Any]:
-    """Change fields; new `content` re-embeds only the passages that changed."""
-    return await kb.update_document(document_id, changes)
+    document_id: UUID, changes: DocumentChanges, kb: CallerKB, wait: Wait = None
+) -> Response:
+    """Change fields. New `content` is embedded again by the worker, which keeps the vectors of
+    passages that did not change; the answer waits for it like a new document's."""
+    return model_response(await kb.update_document(document_id, changes, wait=wait))
 
 
 @router.delete(

@@ -17,8 +17,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import CallToolResult, LoggingLevel, ToolAnnotations
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import Field, ValidationError
 
+from knowledge_core import limits
 from knowledge_core.errors import (
     Forbidden,
     InvalidToken,
@@ -27,7 +28,25 @@ from knowledge_core.errors import (
     Unavailable,
 )
 from knowledge_core.knowledge import CallerKnowledge
-from knowledge_core.models import GroupBy, NewDocument, SearchMode, SearchQuery
+from knowledge_core.limits import GroupBy, SearchMode
+from knowledge_core.models import (
+    WAIT_DESCRIPTION,
+    Content,
+    DocumentDetail,
+    DocumentPassage,
+    K,
+    MetadataFilter,
+    NewDocument,
+    Offset,
+    PageSize,
+    QueryText,
+    SearchQuery,
+    Source,
+    Threshold,
+    Title,
+    WaitSeconds,
+)
+from knowledge_core.models import Category as CategoryText
 from knowledge_core.settings import Settings
 from knowledge_mcp.results import (
     URI_PREFIX,
@@ -35,10 +54,8 @@ from knowledge_mcp.results import (
     DeletedDocument,
     DocumentInfo,
     DocumentList,
-    DocumentPassage,
     DocumentText,
     SearchResults,
-    count,
     document_result,
     document_text,
     document_uri,
@@ -69,13 +86,11 @@ DESTRUCTIVE = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
 )
 
+# Bounds are the core's (knowledge_core.models, .limits), as at every door; the descriptions
+# are written for agents.
 Category = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=100,
-        description="Only documents of this category (exact match), e.g. 'faq'.",
-    ),
+    CategoryText | None,
+    Field(description="Only documents of this category (exact match), e.g. 'faq'."),
 ]
 WorkspaceFilter = Annotated[
     UUID | None,
@@ -83,10 +98,9 @@ WorkspaceFilter = Annotated[
         description="Only documents shared with this workspace (its id). Omit for all you may read."
     ),
 ]
-MetadataFilter = Annotated[
-    dict[str, JsonValue] | None,
+Metadata = Annotated[
+    MetadataFilter | None,
     Field(
-        max_length=50,
         description="Only documents whose metadata contains all these keys and values, e.g. "
         '{"lang": "en"}.',
     ),
@@ -158,18 +172,16 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
     @server.tool(title="Search the knowledge base", annotations=READ_ONLY)
     async def search_knowledge_base(
         query: Annotated[
-            str,
+            QueryText,
             Field(
-                min_length=1,
-                max_length=2000,
                 description="What you are looking for, in natural language: a question, a "
                 "topic or keywords.",
             ),
         ],
         ctx: KBContext,
         limit: Annotated[
-            int, Field(ge=1, le=20, description="How many passages to return, 1 to 20.")
-        ] = 5,
+            K, Field(description=f"How many passages to return, 1 to {limits.MAX_K}.")
+        ] = limits.DEFAULT_K,
         mode: Annotated[
             SearchMode,
             Field(
@@ -177,17 +189,25 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
                 "(names, codes, error messages) and fuses both rankings. 'keyword' ranks by "
                 "the words alone (any of them; rare words weigh more)."
             ),
-        ] = "semantic",
+        ] = limits.DEFAULT_MODE,
         group_by: Annotated[
             GroupBy,
             Field(
                 description="'passage': the best passages (several may come from one "
                 "document). 'document': the best documents, each once, with its best passage."
             ),
-        ] = "passage",
+        ] = limits.DEFAULT_GROUP_BY,
+        threshold: Annotated[
+            Threshold | None,
+            Field(
+                description="Only passages at least this similar to the query (cosine, -1 to "
+                "1; about 0.3 and up is related; not in keyword mode). Omit for the best "
+                "matches whatever their score."
+            ),
+        ] = None,
         category: Category = None,
         workspace_id: WorkspaceFilter = None,
-        metadata: MetadataFilter = None,
+        metadata: Metadata = None,
     ) -> Annotated[CallToolResult, SearchResults]:
         """Find the passages of the knowledge base that best answer a question.
 
@@ -205,6 +225,7 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
                 k=limit,
                 mode=mode,
                 group_by=group_by,
+                threshold=threshold,
                 category=category,
                 workspace_id=workspace_id,
                 metadata=metadata or {},
@@ -214,36 +235,27 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
 
     @server.tool(title="Add a document", annotations=ADDITIVE)
     async def add_document(
-        title: Annotated[
-            str, Field(min_length=1, max_length=500, description="A short, descriptive title.")
-        ],
+        title: Annotated[Title, Field(description="A short, descriptive title.")],
         content: Annotated[
-            str,
+            Content,
             Field(
-                min_length=1,
-                max_length=settings.max_document_chars,
                 description="The full text to store (plain text or Markdown). It is split into "
                 "passages and embedded for search.",
             ),
         ],
         ctx: KBContext,
         source: Annotated[
-            str | None,
-            Field(
-                max_length=2000,
-                description="Where the text comes from (URL, file path), shown in citations.",
-            ),
+            Source | None,
+            Field(description="Where the text comes from (URL, file path), shown in citations."),
         ] = None,
         category: Annotated[
-            str | None,
-            Field(min_length=1, max_length=100, description="A category to filter by later."),
+            CategoryText | None, Field(description="A category to filter by later.")
         ] = None,
         metadata: Annotated[
-            dict[str, JsonValue] | None,
+            MetadataFilter | None,
             Field(
-                max_length=50,
                 description='Extra fields to filter by later, e.g. {"lang": "en"} (at most '
-                "16000 characters as JSON).",
+                f"{limits.MAX_METADATA_CHARS} characters as JSON).",
             ),
         ] = None,
         workspace_id: Annotated[
@@ -253,13 +265,16 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
                 "editor). Omit to keep it private to the user."
             ),
         ] = None,
+        wait: Annotated[WaitSeconds | None, Field(description=WAIT_DESCRIPTION)] = None,
     ) -> AddedDocument:
         """Store a document so it can be searched later.
 
         Use when the user asks you to remember, save or add something to their knowledge base.
         Needs the user's write grant to this agent. Adding the same text to the same place
-        again is safe: the existing document is returned (created: false). Large documents take
-        a while: progress is reported as passages are embedded.
+        again is safe: the existing document is returned (created: false). The answer comes
+        when the document is searchable (embedding_status: ready); a large one may still be
+        `pending` then, with progress reported meanwhile: it becomes searchable by itself, and
+        get_document shows how far it is.
         """
         with refusals():
             kb = await for_caller(ctx, "add_document")
@@ -271,26 +286,20 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
                 metadata=metadata or {},
                 workspace_id=workspace_id,
             )
-            chunks = kb.chunk(content)
-            await tell(
-                ctx, "info", f"split {title!r} into {count(len(chunks), 'passage')}; embedding"
-            )
-            await ctx.report_progress(0, len(chunks), "embedding passages")
 
             async def progress(done: int, total: int) -> None:
                 await ctx.report_progress(done, total, f"embedded {done} of {total} passages")
 
-            result = await kb.add_document(document, chunks=chunks, on_progress=progress)
-        verb = "stored" if result.created else "already stored, unchanged:"
-        await tell(ctx, "info", f"{verb} {document_uri(result.document_id)}")
-        return AddedDocument(
-            document_id=result.document_id,
-            document_uri=document_uri(result.document_id),
-            created=result.created,
-            chunk_count=result.chunk_count,
-            embedding_model=result.embedding_model,
-            workspace_id=workspace_id,
-        )
+            result = await kb.add_document(document, wait=wait, on_progress=progress)
+        uri = document_uri(result.document_id)
+        if result.embedding_status == "ready":
+            verb = "stored" if result.created else "already stored, unchanged:"
+            await tell(ctx, "info", f"{verb} {uri}")
+        elif result.embedding_status == "pending":
+            await tell(ctx, "info", f"stored {uri}; still being embedded")
+        else:
+            await tell(ctx, "warning", f"stored {uri} but not embedded: {result.embedding_error}")
+        return AddedDocument(**result.model_dump(), document_uri=uri)
 
     @server.tool(title="Read a document", annotations=READ_ONLY)
     async def get_document(
@@ -312,21 +321,19 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
         """
         with refusals():
             kb = await for_caller(ctx, "get_document")
-            row = await kb.get_document(document_id)
-        return document_result(document_view(row, max_chars))
+            document = await kb.get_document(document_id)
+        return document_result(document_view(document, max_chars))
 
     @server.tool(title="List documents", annotations=READ_ONLY)
     async def list_documents(
         ctx: KBContext,
         limit: Annotated[
-            int, Field(ge=1, le=100, description="Documents per page, 1 to 100.")
-        ] = 20,
-        offset: Annotated[
-            int, Field(ge=0, le=100_000, description="Skip this many (for the next page).")
-        ] = 0,
+            PageSize, Field(description=f"Documents per page, 1 to {limits.MAX_PAGE_SIZE}.")
+        ] = limits.DEFAULT_PAGE_SIZE,
+        offset: Annotated[Offset, Field(description="Skip this many (for the next page).")] = 0,
         category: Category = None,
         workspace_id: WorkspaceFilter = None,
-        metadata: MetadataFilter = None,
+        metadata: Metadata = None,
     ) -> DocumentList:
         """List the documents the user may read (their own and their workspaces'), newest first.
 
@@ -335,21 +342,19 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
         """
         with refusals():
             kb = await for_caller(ctx, "list_documents")
-            rows, total = await kb.list_documents(
+            page = await kb.list_documents(
                 limit=limit,
                 offset=offset,
                 category=category,
                 workspace_id=workspace_id,
                 metadata=metadata,
             )
-        following = offset + len(rows)
-        more = len(rows) == limit if total is None else following < total
         return DocumentList(
-            documents=[DocumentInfo.from_row(row) for row in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-            next_offset=following if more else None,
+            documents=[DocumentInfo.of(item) for item in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
+            next_offset=page.next_offset,
         )
 
     @server.tool(title="Delete a document", annotations=DESTRUCTIVE)
@@ -382,33 +387,26 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
             raise ResourceNotFoundError(f"{document_id!r} is not a document id (a UUID)") from None
         try:
             kb = await for_caller(ctx, "read_document")
-            row = await kb.get_document(wanted)
+            document = await kb.get_document(wanted)
         except NotFound as error:
             raise ResourceNotFoundError(describe(error)) from error
         except KnowledgeBaseError as error:
             raise ResourceError(describe(error)) from error
-        return document_text(document_view(row, max_chars=None))
+        return document_text(document_view(document, max_chars=None))
 
 
-def document_view(row: dict[str, Any], max_chars: int | None) -> DocumentText:
+def document_view(document: DocumentDetail, max_chars: int | None) -> DocumentText:
     """The document with as many passages, in order, as fit in `max_chars` (at least one)."""
-    passages: list[DocumentPassage] = []
+    shown: list[DocumentPassage] = []
     used = 0
-    for chunk in row["chunks"]:
-        if max_chars is not None and passages and used + len(chunk["content"]) > max_chars:
+    for passage in document.passages:
+        if max_chars is not None and shown and used + len(passage.content) > max_chars:
             break
-        passages.append(
-            DocumentPassage(
-                chunk_id=chunk["id"],
-                chunk_index=chunk["chunk_index"],
-                location=chunk.get("location") or {},
-                content=chunk["content"],
-            )
-        )
-        used += len(chunk["content"])
+        shown.append(passage)
+        used += len(passage.content)
     return DocumentText(
-        document=DocumentInfo.from_row(row),
-        passages=passages,
-        passage_count=len(row["chunks"]),
-        truncated=len(passages) < len(row["chunks"]),
+        document=DocumentInfo.of(document),
+        passages=shown,
+        passage_count=len(document.passages),
+        truncated=len(shown) < len(document.passages),
     )

@@ -81,6 +81,14 @@ create table public.documents (
   embedding_status text not null default 'ready'
     check (embedding_status in ('pending', 'ready', 'failed')),
   embedding_error text check (char_length(embedding_error) <= 2000),
+  -- A file's layout, when the text came from one: how `content` divides into the file's sections
+  -- (a PDF's pages, the text under each heading), so that its passages keep to them and say
+  -- where they are. Null for plain text. Checked against the text by a trigger (below).
+  sections jsonb check (jsonb_typeof(sections) = 'array' and pg_column_size(sections) <= 1048576),
+  -- Set by the worker's functions and the passages' trigger, never by a client: how many of the
+  -- current text's passages are embedded (null until the worker has chunked it) of how many.
+  passages_embedded integer check (passages_embedded >= 0),
+  passages_total integer check (passages_total >= 0),
   -- The same text stored twice in the same place is the same document.
   constraint documents_same_content_once unique nulls not distinct (owner_id, workspace_id, content_hash)
 );
@@ -93,6 +101,13 @@ comment on column public.documents.embedding_status is
   'pending, ready or failed: whether the passages match the text (set by the database).';
 comment on column public.documents.embedding_error is
   'Why embedding failed (or the last retried failure); null when all is well.';
+comment on column public.documents.sections is
+  'How content divides into its file''s sections: [{"chars": n, "page": p} | {"chars": n, '
+  '"headings": [...]}], joined by blank lines; null for plain text.';
+comment on column public.documents.passages_embedded is
+  'Passages of the current text embedded so far (set by the database).';
+comment on column public.documents.passages_total is
+  'Passages the current text makes (set by the database; null until known).';
 
 -- Metadata filters (`metadata @> '{"lang": "en"}'`); jsonb_path_ops is smaller and faster than the
 -- default opclass for containment, which is the only operator the API uses.
@@ -111,11 +126,59 @@ create trigger documents_touch_updated_at
   before update on public.documents
   for each row execute function private.touch_updated_at();
 
+-- A file's layout must describe its text exactly: each section is `chars` characters of the text
+-- (Unicode code points, as char_length counts them), consecutive sections joined by one blank
+-- line ("\n\n"), with at most a `page` (1-based) or a `headings` path (outermost first). The edge
+-- builds it from the file (knowledge_core.chunking.layout_of); the worker cuts the text by it.
+create function private.sections_fit(sections jsonb, content text)
+returns boolean
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  section jsonb;
+  total bigint := 0;
+begin
+  if content is null or jsonb_typeof(sections) is distinct from 'array'
+     or jsonb_array_length(sections) not between 1 and 100000 then
+    return false;
+  end if;
+  for section in select s from jsonb_array_elements(sections) s loop
+    if jsonb_typeof(section) <> 'object'
+       or jsonb_typeof(section -> 'chars') is distinct from 'number'
+       or (section ->> 'chars') !~ '^[0-9]{1,9}$'
+       or exists (select 1 from jsonb_object_keys(section) k
+                  where k not in ('chars', 'page', 'headings'))
+       or (section ? 'page' and section ? 'headings') then
+      return false;
+    end if;
+    if section ? 'page' and (jsonb_typeof(section -> 'page') <> 'number'
+                             or (section ->> 'page') !~ '^[1-9][0-9]{0,8}$') then
+      return false;
+    end if;
+    if section ? 'headings' and (jsonb_typeof(section -> 'headings') <> 'array'
+       or exists (select 1 from jsonb_array_elements(section -> 'headings') h
+                  where jsonb_typeof(h) <> 'string')) then
+      return false;
+    end if;
+    total := total + (section ->> 'chars')::bigint;
+  end loop;
+  return total + 2 * (jsonb_array_length(sections) - 1) = char_length(content);
+end
+$$;
+revoke execute on function private.sections_fit(jsonb, text) from public;
+-- The text trigger runs as the writer (any API role that may write documents).
+grant execute on function private.sections_fit(jsonb, text) to authenticated, service_role;
+
 -- The hash is the text's when there is text, whatever a client sent: sha256 of the UTF-8 bytes,
--- hex, exactly as the edge computes it (knowledge_core.knowledge.content_hash). A document with
--- new text waits for passages (pending); one without text and without passages cannot be
--- searched, and says so (failed) until passages are written for it. Writing the same text again
--- over a failed document is how its owner asks for another try.
+-- hex (what `sha256sum` prints for the text saved as UTF-8). A document with
+-- new text (or a new layout) waits for passages (pending); one without text and without passages
+-- cannot be searched, and says so (failed) until passages are written for it. Writing the same
+-- text again over a failed document is how its owner asks for another try.
+-- A layout belongs to the text it was made for: new text written without a new layout is plain
+-- text from then on (the old layout is dropped when it no longer fits); a layout written with the
+-- text must fit it, or the write is refused, so a bad layout never leaves a document behind.
 create function private.track_document_text()
 returns trigger
 language plpgsql
@@ -125,6 +188,15 @@ begin
   if new.content is not null then
     new.content_hash := encode(sha256(convert_to(new.content, 'UTF8')), 'hex');
   end if;
+  if new.sections is not null and not private.sections_fit(new.sections, new.content) then
+    if tg_op = 'UPDATE' and new.sections is not distinct from old.sections then
+      new.sections := null;
+    else
+      raise exception 'sections must be a list of {"chars", "page" or "headings"} whose chars, '
+        'joined by blank lines, add up to the text (% characters)', char_length(new.content)
+        using errcode = '22023';
+    end if;
+  end if;
   if tg_op = 'INSERT' then
     if new.content is not null then
       new.embedding_status := 'pending';
@@ -133,12 +205,18 @@ begin
       new.embedding_status := 'failed';
       new.embedding_error := 'the document has no text (content) and no passages yet';
     end if;
+    new.passages_embedded := null;
+    new.passages_total := null;
   elsif new.content is not null
-        and (new.content_hash is distinct from old.content_hash or old.embedding_status = 'failed')
+        and (new.content_hash is distinct from old.content_hash
+             or new.sections is distinct from old.sections
+             or old.embedding_status = 'failed')
   then
-    -- New text, or the same text written again after a failure: (re)embed it.
+    -- New text or layout, or the same text written again after a failure: (re)embed it.
     new.embedding_status := 'pending';
     new.embedding_error := null;
+    new.passages_embedded := null;
+    new.passages_total := null;
   end if;
   return new;
 end
@@ -146,7 +224,7 @@ $$;
 revoke execute on function private.track_document_text() from public;
 
 create trigger documents_track_text
-  before insert or update of content, content_hash on public.documents
+  before insert or update of content, content_hash, sections on public.documents
   for each row execute function private.track_document_text();
 
 -- Moving a document to another workspace moves its passages with it; a new owner, category or
@@ -200,14 +278,15 @@ grant execute on function private.caller_may_change_document(uuid) to authentica
 -- ---------------------------------------------------------------------------------------------
 -- Privileges and policies
 -- ---------------------------------------------------------------------------------------------
--- Ownership, the creating agent, the status and the timestamps are not the client's to write.
+-- Ownership, the creating agent, the status, the progress and the timestamps are not the
+-- client's to write.
 -- content_hash stays writable for callers that write their passages themselves without text.
 alter table public.documents enable row level security;
 revoke all on public.documents from anon, authenticated, service_role;
 grant select, delete on public.documents to authenticated;
 grant insert (id, owner_id, workspace_id, title, source, category, metadata, content_hash,
-  embedding_model, content) on public.documents to authenticated;
-grant update (workspace_id, title, source, category, metadata, content_hash, content)
+  embedding_model, content, sections) on public.documents to authenticated;
+grant update (workspace_id, title, source, category, metadata, content_hash, content, sections)
   on public.documents to authenticated;
 -- Admin tooling (the service-role key; never a user's request).
 grant select, insert, update, delete on public.documents to service_role;

@@ -180,6 +180,9 @@ grant execute on function public.keyword_search to authenticated, service_role;
 -- (bench/README.md, section 10). Same columns; the parameters of before keep their meaning and
 -- order; new ones have defaults:
 --   * group_by_document: documents ranked by their best passage (one row each: that passage);
+--   * match_threshold, as in match_documents: only passages at least that similar to the query,
+--     whichever side found them, in their fused order; applied before the top match_count are
+--     taken, so up to match_count rows come back. It leaves the fusion's scores as they are;
 --   * fusion: 'relative_score' (the default) adds each side's score scaled to 0..1 over its
 --     candidates (min-max), weighted by full_text_weight and semantic_weight and divided by their
 --     sum; 'rrf' is reciprocal rank fusion as before (weight / (rrf_k + rank), summed). Measured
@@ -202,6 +205,7 @@ create function public.hybrid_search(
   full_text_weight double precision default 1,
   semantic_weight double precision default 1,
   rrf_k integer default 50,
+  match_threshold double precision default null,
   group_by_document boolean default false,
   fusion text default 'relative_score'
 )
@@ -253,7 +257,8 @@ begin
   if group_by_document is null then
     raise exception 'group_by_document must be true or false' using errcode = '22023';
   end if;
-  perform private.check_search_arguments(query_embedding, match_count, filter, null, filter_category);
+  perform private.check_search_arguments(
+    query_embedding, match_count, filter, match_threshold, filter_category);
 
   loop
     if full_text_weight > 0 then
@@ -312,6 +317,20 @@ begin
          array_agg(f.score order by f.score desc, f.id)
     into ids, keyword_ranks, semantic_ranks, scores
   from fused f;
+
+  if match_threshold is not null then
+    -- Each fused candidate read as the caller through the primary key (keyword candidates carry
+    -- no similarity); the order is kept.
+    select array_agg(f.id order by f.ord), array_agg(f.keyword_rank order by f.ord),
+           array_agg(f.semantic_rank order by f.ord), array_agg(f.score order by f.ord)
+      into ids, keyword_ranks, semantic_ranks, scores
+    from unnest(ids, keyword_ranks, semantic_ranks, scores)
+           with ordinality as f (id, keyword_rank, semantic_rank, score, ord)
+    cross join lateral (
+      select c.embedding from public.document_chunks c where c.id = f.id limit 1
+    ) c
+    where 1 - (c.embedding operator(extensions.<=>) query_embedding) >= match_threshold;
+  end if;
 
   if not group_by_document then
     -- Every candidate is a row the caller may read (each side read them as the caller): the

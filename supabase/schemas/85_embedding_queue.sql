@@ -7,11 +7,16 @@
 --
 -- The worker (knowledge_worker, `kb-worker`) holds neither the service-role key nor a superuser:
 -- it logs in as kb_embedding_worker, a role with no privilege on any table, which may only
--- execute four functions that run as their owner and do exactly one thing each:
---   claim_embedding_work     lease up to N due documents of one model; returns their text
---   renew_embedding_lease    keep a claim while its document is being embedded
---   complete_embedding_work  swap in a leased document's passages (atomically), if the lease holds
---   fail_embedding_work      record a failure: retry later with back-off, or give up after a bound
+-- execute six functions that run as their owner and do exactly one thing each:
+--   claim_embedding_work       lease up to N due documents of one model; returns their text and
+--                              their file's layout
+--   release_embedding_claims   give back the claims a worker held when its connection died
+--   renew_embedding_lease      keep a claim while its document is being embedded
+--   record_embedding_progress  say how many of a claimed document's passages are embedded
+--   complete_embedding_work    swap in a leased document's passages (atomically), if the lease holds
+--   fail_embedding_work        record a failure: retry later with back-off, or give up after a bound
+-- It is the only writer of the vectors of documents written as text, whichever door wrote them:
+-- the edge (API, MCP, CLI) stores text and waits for `ready`; it embeds only queries.
 -- It cannot read a document that is not queued, write one that it has not claimed, change a
 -- document's text, owner or workspace, or reach the API (PostgREST's authenticator cannot become
 -- it, so no JWT selects it).
@@ -94,19 +99,20 @@ create trigger documents_queue_embedding_on_insert
   for each row when (new.embedding_status = 'pending')
   execute function private.queue_embedding();
 
+-- New text or a new layout during a claim queues the document again, which voids the claim.
 create trigger documents_queue_embedding_on_update
-  after update of content, content_hash, embedding_status on public.documents
+  after update of content, content_hash, sections, embedding_status on public.documents
   for each row
   when (new.embedding_status = 'pending'
         and (old.embedding_status is distinct from 'pending'
-             or old.content_hash is distinct from new.content_hash))
+             or old.content_hash is distinct from new.content_hash
+             or old.sections is distinct from new.sections))
   execute function private.queue_embedding();
 
--- Passages written for a document by anyone allowed to write them (the edge's RPCs, a client
--- writing chunks itself, the worker) are its passages now: the document is ready and leaves the
--- queue. The edge writes the text and its passages in one transaction, so the request its insert
--- queued is gone before anyone could see it. A worker still holding that claim finds it gone and
--- writes nothing.
+-- Passages written for a document by anyone allowed to write them (a client writing chunks
+-- itself, LangChain with its vectors, the worker) are its passages now: the document is ready,
+-- leaves the queue and counts them. A
+-- worker still holding a claim on it finds the claim gone and writes nothing.
 create function private.passages_written()
 returns trigger
 language plpgsql
@@ -115,9 +121,15 @@ set search_path = ''
 as $$
 begin
   update public.documents d
-     set embedding_status = 'ready', embedding_error = null
-   where d.id in (select distinct w.document_id from written w)
-     and d.embedding_status <> 'ready';
+     set embedding_status = 'ready', embedding_error = null,
+         passages_total = n.passages, passages_embedded = n.passages
+    from (select w.document_id,
+                 (select count(*)::integer from public.document_chunks c
+                   where c.document_id = w.document_id) as passages
+            from (select distinct document_id from written) w) n
+   where d.id = n.document_id
+     -- complete_embedding_work has said all this already: no second row version.
+     and (d.embedding_status <> 'ready' or d.passages_total is distinct from n.passages);
   delete from private.embedding_queue q
    where q.document_id in (select distinct w.document_id from written w);
   return null;
@@ -131,8 +143,29 @@ create trigger document_chunks_passages_written
   for each statement execute function private.passages_written();
 
 -- ---------------------------------------------------------------------------------------------
--- The worker's four functions
+-- The worker's six functions
 -- ---------------------------------------------------------------------------------------------
+-- The worker hands passages over as [{"content": ..., "embedding": [...] or null, "location":
+-- {...}}, ...]; one check of the list's shape.
+create function private.check_chunk_list(chunks jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if chunks is null or jsonb_typeof(chunks) <> 'array' or jsonb_array_length(chunks) = 0 then
+    raise exception 'chunks must be a non-empty JSON array of {"content", "embedding"}'
+      using errcode = '22023';
+  end if;
+  if jsonb_array_length(chunks) > 10000 then
+    raise exception 'chunks must hold at most 10000 items, not %', jsonb_array_length(chunks)
+      using errcode = '22023';
+  end if;
+end
+$$;
+revoke execute on function private.check_chunk_list(jsonb) from public;
+
 -- How many times a document is claimed before the worker gives up on it.
 create function private.embedding_max_attempts()
 returns integer
@@ -147,7 +180,8 @@ revoke execute on function private.embedding_max_attempts() from public;
 -- Postgres restarted under it) makes the document due again; each claim counts as an attempt, so
 -- a document that kills every worker that takes it is given up on, not retried for ever.
 -- known_passages: md5 of each stored passage of the same model, so the worker embeds only text it
--- has no vector for (null when the model differs: everything is embedded anew).
+-- has no vector for (null when the model differs: everything is embedded anew). sections: the
+-- file's layout, by which the worker cuts the text (null: plain text).
 create function private.claim_embedding_work(
   model text,
   max_documents integer default 8,
@@ -160,7 +194,8 @@ returns table (
   content text,
   content_hash text,
   attempts integer,
-  known_passages text[]
+  known_passages text[],
+  sections jsonb
 )
 language plpgsql
 volatile
@@ -218,7 +253,8 @@ begin
          case when d.embedding_model = wanted then
            array(select md5(c.content) from public.document_chunks c
                  where c.document_id = l.document_id)
-         end
+         end,
+         d.sections
     from leased l
     join public.documents d on d.id = l.document_id;
 end
@@ -229,6 +265,37 @@ revoke execute on function private.claim_embedding_work(text, integer, integer, 
   from public, anon, authenticated, service_role;
 grant execute on function private.claim_embedding_work(text, integer, integer, text)
   to kb_embedding_worker;
+
+-- A worker whose connection died (Postgres restarted, the network failed) stopped embedding what
+-- it had claimed, but its leases still run (up to lease_seconds): without this, those documents
+-- would wait minutes for their leases to expire. On reconnecting, before it claims anything, it
+-- gives its own claims back (by the name it records on each): they are due again at once, with
+-- their attempts counted. Another worker's claims are not at stake unless it shares the name;
+-- then the worst is work done twice, never written twice (the lease token is checked).
+create function private.release_embedding_claims(worker text)
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_variable
+declare
+  released integer;
+begin
+  update private.embedding_queue q
+     set lease_token = null, leased_by = null, lease_expires_at = null
+   where q.leased_by = left(worker, 200)
+     and q.lease_expires_at > now();
+  get diagnostics released = row_count;
+  return released;
+end
+$$;
+comment on function private.release_embedding_claims(text) is
+  'Give back the live claims of a worker that lost its connection (embedding worker only).';
+revoke execute on function private.release_embedding_claims(text)
+  from public, anon, authenticated, service_role;
+grant execute on function private.release_embedding_claims(text) to kb_embedding_worker;
 
 -- A claim's lease must outlast the embedding, or another worker takes the document over and both
 -- embed it (only one may write: the lease is checked). A long text on a slow CPU can take longer
@@ -267,6 +334,47 @@ revoke execute on function private.renew_embedding_lease(uuid, uuid, integer)
 grant execute on function private.renew_embedding_lease(uuid, uuid, integer)
   to kb_embedding_worker;
 
+-- How far the worker is with a claimed document, for whoever waits on it (the API's and the MCP
+-- server's writes, `kb`'s progress bar, any client reading the document): it is written on the
+-- document, where the caller's own read policy shows it. Only while the claim holds; false
+-- otherwise, and nothing is written. It locks only the document's row (no foreign key is
+-- checked), so it cannot deadlock with a deletion the way writing passages could (below).
+create function private.record_embedding_progress(
+  document_id uuid,
+  lease_token uuid,
+  passages_embedded integer,
+  passages_total integer
+)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_variable
+begin
+  if passages_total is null or passages_embedded is null or passages_total < 0
+     or passages_embedded not between 0 and passages_total then
+    raise exception 'passages_embedded must be between 0 and passages_total'
+      using errcode = '22023';
+  end if;
+  update public.documents d
+     set passages_embedded = record_embedding_progress.passages_embedded,
+         passages_total = record_embedding_progress.passages_total
+   where d.id = document_id
+     and exists (select 1 from private.embedding_queue q
+                  where q.document_id = d.id and q.lease_token = lease_token
+                    and q.lease_expires_at > now());
+  return found;
+end
+$$;
+comment on function private.record_embedding_progress(uuid, uuid, integer, integer) is
+  'Record how many of a claimed document''s passages are embedded (embedding worker only).';
+revoke execute on function private.record_embedding_progress(uuid, uuid, integer, integer)
+  from public, anon, authenticated, service_role;
+grant execute on function private.record_embedding_progress(uuid, uuid, integer, integer)
+  to kb_embedding_worker;
+
 -- The worker takes its locks in the order a deletion does: a user's or a workspace's row
 -- (auth.users, workspaces), then their documents, then those documents' passages and queue rows
 -- (on delete cascade). The passages a worker inserts check their foreign keys, which take a
@@ -296,8 +404,9 @@ end
 $$;
 revoke execute on function private.lock_document_for_work(uuid) from public;
 
--- Swap in a claimed document's passages: [{"content": ..., "embedding": [...] or null}], null
--- meaning "a passage of this text is stored, of this model: keep its vector". One transaction:
+-- Swap in a claimed document's passages: [{"content": ..., "embedding": [...] or null,
+-- "location": {...}}], a null embedding meaning "a passage of this text is stored, of this model:
+-- keep its vector", the location where the passage is in its file. One transaction:
 -- searches see the old passages or the new, never a mix, and never none. Written only if the
 -- lease still holds (true); false when the text changed since the claim or another worker took
 -- the claim over, and then nothing is written.
@@ -346,16 +455,21 @@ begin
   end if;
 
   delete from public.document_chunks c where c.document_id = document_id;
-  -- The passages' model comes from their document (copy_document_scope_to_chunk).
+  -- The passages' model comes from their document (copy_document_scope_to_chunk). The counts
+  -- are the passages' trigger's to record too (passages_written, above); said here, in the one
+  -- update, it has nothing left to change.
   update public.documents d
-     set embedding_model = model, embedding_status = 'ready', embedding_error = null
+     set embedding_model = model, embedding_status = 'ready', embedding_error = null,
+         passages_total = jsonb_array_length(chunks),
+         passages_embedded = jsonb_array_length(chunks)
    where d.id = document_id;
-  insert into public.document_chunks (document_id, chunk_index, content, embedding)
+  insert into public.document_chunks (document_id, chunk_index, content, embedding, location)
   select document_id, (item.ordinality - 1)::integer, item.value ->> 'content',
          case jsonb_typeof(item.value -> 'embedding')
            when 'array' then (item.value -> 'embedding')::text
            else previous ->> (item.value ->> 'content')
-         end::extensions.vector
+         end::extensions.vector,
+         coalesce(item.value -> 'location', '{}'::jsonb)
     from jsonb_array_elements(chunks) with ordinality as item;
   delete from private.embedding_queue q where q.document_id = document_id;
   return true;

@@ -211,8 +211,10 @@ declare
   used integer;
   retry_after integer;
 begin
+  -- mark_read_point (below) stores nothing: it is not a write to limit.
   if caller is null or (select auth.role()) = 'service_role'
-     or current_setting('transaction_read_only') = 'on' then
+     or current_setting('transaction_read_only') = 'on'
+     or current_setting('request.path', true) = '/rpc/mark_read_point' then
     return;
   end if;
   select writes_per_minute into allowed from private.rate_limits;
@@ -367,6 +369,26 @@ begin
 end
 $$;
 revoke execute on function private.tell_the_caller() from public;
+
+-- A read-write request that changes nothing itself, for a caller who saw a commit that was not
+-- theirs and must keep seeing it: the edge, once the embedding worker has made a document it
+-- waited for ready (the worker's transaction counts no user's writes). The answer's
+-- X-Kb-Write-Xid (tell_the_caller) is a write number committed after what the caller saw, and a
+-- replica replays commits in order: one that has the number has the passages too.
+create function public.mark_read_point()
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  return;
+end
+$$;
+comment on function public.mark_read_point is
+  'Answers with X-Kb-Write-Xid: later reads that send it see everything the caller has seen.';
+revoke execute on function public.mark_read_point() from public, anon;
+grant execute on function public.mark_read_point() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
 -- The hook

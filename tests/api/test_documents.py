@@ -1,7 +1,6 @@
 """Two users and a shared workspace, through the API: what each may add, see, search, change
 and delete; supabase-py with the same token sees exactly the same rows."""
 
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from local_stack.stack import LocalStack, User
-from tests.api.conftest import CountingEmbedder, bearer
+from tests.api.conftest import CountingEmbedder, bearer, settled
 from tests.support import make_user, rows_of, supabase_client
 
 CATS = "Cats sleep for most of the day. A house cat naps twelve to sixteen hours."
@@ -166,9 +165,14 @@ def test_update_reembeds_only_changed_passages(
     created = add(api, team.alice_token, "handbook", "\n\n".join(paragraphs))
     assert created.status_code == 201, created.text
     document_id = created.json()["document_id"]
-    before = created.json()["chunk_count"]
-    embedder: CountingEmbedder = api.app.state.knowledge.embedder  # type: ignore[attr-defined]
-    embedder.texts.clear()
+    before = created.json()["passages_total"]
+    # Mark every stored vector: a kept passage keeps the mark, a re-embedded one loses it.
+    mark = "[" + ",".join(["1"] + ["0"] * 383) + "]"
+    db.execute(
+        "update public.document_chunks set embedding = %s::extensions.vector "
+        "where document_id = %s",
+        (mark, document_id),
+    )
 
     paragraphs[2] = "A rewritten third paragraph about safety rules. " * 10
     response = api.patch(
@@ -177,79 +181,102 @@ def test_update_reembeds_only_changed_passages(
         json={"content": "\n\n".join(paragraphs)},
     )
     assert response.status_code == 200, response.text
-    passages = [c["content"] for c in response.json()["chunks"]]
+    assert response.json()["embedding_status"] == "ready"  # the answer waited for the worker
+    passages = response.json()["passages"]
     assert len(passages) == before
-    # Only the changed passage went to the model.
-    assert len(embedder.texts) == 1
-    assert "rewritten third paragraph" in embedder.texts[0]
+    rows = db.execute(
+        "select content, embedding = %s::extensions.vector from public.document_chunks "
+        "where document_id = %s order by chunk_index",
+        (mark, document_id),
+    ).fetchall()
+    # Only the changed passage was embedded again; the others kept their vectors.
+    assert [content for content, kept in rows if not kept] == [
+        p["content"] for p in passages if "rewritten third paragraph" in p["content"]
+    ]
+    assert sum(1 for _, kept in rows if kept) == before - 1
     hits = search(api, team.alice_token, "safety rules", k=1)
     assert hits[0]["document_id"] == document_id
 
 
-def test_large_document_is_ingested_in_the_background(api: TestClient, team: Team) -> None:
+def test_a_large_document_answers_at_once_and_becomes_searchable(
+    api: TestClient, team: Team
+) -> None:
     big = "\n\n".join(
         f"Background section {i}: {uuid.uuid4()} " + "filler words " * 50 for i in range(20)
     )
     accepted = add(api, team.alice_token, "big one", big)
     assert accepted.status_code == 202, accepted.text
-    status_url = accepted.json()["status_url"]
+    document_id = accepted.json()["document_id"]
+    assert accepted.json()["embedding_status"] == "pending"
+    status_url = f"/v1/documents/{document_id}/status"
     assert accepted.headers["Location"] == status_url
-    deadline = time.monotonic() + 60
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = api.get(status_url, headers=bearer(team.alice_token)).json()
-        if job["status"] in ("succeeded", "failed"):
-            break
-        time.sleep(0.2)
-    assert job["status"] == "succeeded", job
-    assert job["chunks_embedded"] == job["chunks_total"] > 1
-    document = api.get(f"/v1/documents/{job['document_id']}", headers=bearer(team.alice_token))
-    assert len(document.json()["chunks"]) == job["chunks_total"]
-    # Nobody else can see the job.
+    status = settled(api, team.alice_token, document_id)
+    assert status["embedding_status"] == "ready", status
+    assert status["passages_embedded"] == status["passages_total"] > 1
+    document = api.get(f"/v1/documents/{document_id}", headers=bearer(team.alice_token))
+    assert len(document.json()["passages"]) == status["passages_total"]
+    assert document.json()["content"] == big
+    # Nobody else can see its status.
     assert api.get(status_url, headers=bearer(team.bob_token)).status_code == 404
 
+    # Asked to wait, a large document is answered when it is searchable.
+    waited = api.post(
+        "/v1/documents",
+        headers=bearer(team.alice_token),
+        params={"wait": 60},
+        json={"title": "big two", "content": big + " Another ending."},
+    )
+    assert waited.status_code == 201, waited.text
+    assert waited.json()["embedding_status"] == "ready"
 
-def test_failed_background_ingest_leaves_no_document(
+
+def test_a_refused_write_stores_nothing(
     api: TestClient, team: Team, db: psycopg.Connection
 ) -> None:
     big = "\n\n".join(f"Refused section {i}: " + "words " * 60 for i in range(20))
-    accepted = add(api, team.bob_token, "refused big one", big, workspace_id=team.workspace)
-    assert accepted.status_code == 202
-    deadline = time.monotonic() + 60
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = api.get(accepted.json()["status_url"], headers=bearer(team.bob_token)).json()
-        if job["status"] in ("succeeded", "failed"):
-            break
-        time.sleep(0.2)
-    assert job["status"] == "failed"
-    assert "row-level security" in job["error"]
-    row = db.execute("select count(*) from public.documents where title = 'refused big one'")
-    assert row.fetchone() == (0,)
+    refused = add(api, team.bob_token, "refused big one", big, workspace_id=team.workspace)
+    assert refused.status_code == 403  # a viewer: refused before anything is queued
+    misfit = add(api, team.alice_token, "refused layout", "Short text.", sections=[{"chars": 3}])
+    assert misfit.status_code == 422, misfit.text
+    assert "sections" in misfit.json()["error"]["message"]
+    blank = add(api, team.alice_token, "refused blank", "   \n  ")
+    assert blank.status_code == 422 and blank.json()["error"]["field"] == "content"
+    row = db.execute(
+        "select count(*) from public.documents where title like 'refused %'"
+    ).fetchone()
+    assert row == (0,)
 
 
-def test_the_edge_keeps_the_text_and_its_document_is_ready_at_once(
+def test_a_written_document_is_searchable_when_answered(
     api: TestClient, team: Team, db: psycopg.Connection
 ) -> None:
-    """Text and passages land together: the worker never sees the document, and a model
-    migration can re-embed it from source."""
+    """The text is stored and queued; the worker writes its passages (the edge embeds none:
+    only queries); the answer comes after."""
+    embedder = api.app.state.knowledge.embedder  # type: ignore[attr-defined]
+    assert isinstance(embedder, CountingEmbedder)
+    embedded_before = len(embedder.kinds)
     text = f"Herons stand still in shallow water. {uuid.uuid4().hex}"
     created = add(api, team.alice_token, "herons", text)
     assert created.status_code == 201, created.text
+    assert len(embedder.kinds) == embedded_before
+    assert created.json()["embedding_status"] == "ready"
     document = created.json()["document_id"]
     row = db.execute(
         "select d.content, d.embedding_status, "
-        "exists (select 1 from private.embedding_queue q where q.document_id = d.id) "
+        "exists (select 1 from private.embedding_queue q where q.document_id = d.id), "
+        "(select count(*) from public.document_chunks c where c.document_id = d.id) "
         "from public.documents d where d.id = %s",
         (document,),
     ).fetchone()
-    assert row == (text, "ready", False)
+    assert row == (text, "ready", False, 1)
+    hits = search(api, team.alice_token, "Where do herons stand?", k=3)
+    assert document in {h["document_id"] for h in hits}
+    assert embedder.kinds[embedded_before:] == ["query"]
     changed = api.patch(
         f"/v1/documents/{document}",
         headers=bearer(team.alice_token),
         json={"content": text + " They fish at dawn."},
     ).json()
     assert changed["embedding_status"] == "ready"
-    assert db.execute(
-        "select content from public.documents where id = %s", (document,)
-    ).fetchone() == (text + " They fish at dawn.",)
+    assert changed["content"] == text + " They fish at dawn."
+    assert [p["content"] for p in changed["passages"]] == [text + " They fish at dawn."]

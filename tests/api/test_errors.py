@@ -84,7 +84,12 @@ def test_404_for_unknown_ids(api: TestClient, token: str) -> None:
     unknown = uuid.uuid4()
     assert_error(api.get(f"/v1/documents/{unknown}", headers=bearer(token)), 404, "not_found")
     assert_error(api.delete(f"/v1/documents/{unknown}", headers=bearer(token)), 404, "not_found")
-    assert_error(api.get(f"/v1/jobs/{unknown}", headers=bearer(token)), 404, "not_found")
+    assert_error(
+        api.get(f"/v1/documents/{unknown}/status", headers=bearer(token)), 404, "not_found"
+    )
+    assert_error(
+        api.get(f"/v1/workspaces/{unknown}/members", headers=bearer(token)), 404, "not_found"
+    )
 
 
 def test_new_text_for_a_document_of_another_model_waits_for_the_worker(
@@ -102,7 +107,7 @@ def test_new_text_for_a_document_of_another_model_waits_for_the_worker(
     assert body["embedding_status"] in ("pending", "ready")
     if body["embedding_status"] == "pending":
         assert body["embedding_model"] == "some-older-model"
-        assert [c["content"] for c in body["chunks"]] == ["embedded by another model"]
+        assert [c["content"] for c in body["passages"]] == ["embedded by another model"]
     row = db.execute(
         "select content, content_hash = encode(sha256('new text'::bytea), 'hex') "
         "from public.documents where id = %s",
@@ -137,9 +142,11 @@ def test_503_when_the_shared_embedder_is_down(
         assert response.headers["Retry-After"] == "5"
 
 
-def test_503_when_the_embedder_is_down_and_nothing_is_written(
+def test_writes_do_not_need_the_edges_embedder(
     stack: LocalStack, token: str, db: psycopg.Connection
 ) -> None:
+    """The edge embeds only queries: with its model unreachable, searches are a 503 while a
+    write is stored and embedded by the worker like any other."""
     settings = edge_settings(
         stack,
         embedding_provider="openai",
@@ -147,19 +154,23 @@ def test_503_when_the_embedder_is_down_and_nothing_is_written(
         openai_base_url="http://127.0.0.1:9/v1",
         embedding_timeout_seconds=2,
     )
-    title = f"never stored {uuid.uuid4()}"
+    title = f"stored anyway {uuid.uuid4()}"
     with TestClient(create_app(settings)) as down:
+        error = assert_error(
+            down.post("/v1/search", headers=bearer(token), json={"query": "q"}), 503, "unavailable"
+        )
+        assert error["service"] == "embedder"
         response = down.post(
             "/v1/documents", headers=bearer(token), json={"title": title, "content": "some text"}
         )
-        error = assert_error(response, 503, "unavailable")
-        assert error["service"] == "embedder"
-        assert response.headers["Retry-After"]
-        assert_error(
-            down.post("/v1/search", headers=bearer(token), json={"query": "q"}), 503, "unavailable"
-        )
-    row = db.execute("select count(*) from public.documents where title = %s", (title,))
-    assert row.fetchone() == (0,)
+        assert response.status_code == 201, response.text
+        assert response.json()["embedding_status"] == "ready"
+    row = db.execute(
+        "select count(*) from public.document_chunks c join public.documents d "
+        "on d.id = c.document_id where d.title = %s",
+        (title,),
+    )
+    assert row.fetchone() == (1,)
 
 
 def _wait_ready(api: TestClient, timeout: float = 30) -> int:

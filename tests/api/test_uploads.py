@@ -2,7 +2,6 @@
 location, search results that cite it, idempotent re-upload, background ingest), and every kind
 of bad file refused with a status and code naming it, with nothing left in the database."""
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from local_stack.stack import LocalStack, User
-from tests.api.conftest import bearer, edge_settings
+from tests.api.conftest import bearer, edge_settings, settled
 from tests.files import (
     encrypt_pdf,
     flate_bomb_pdf,
@@ -109,15 +108,14 @@ def stored_chunks(db: psycopg.Connection, document_id: str) -> list[dict[str, An
     return [{"content": c, "metadata": m, "location": loc} for c, m, loc in rows]
 
 
-def counts(db: psycopg.Connection, user: User) -> tuple[int, int, int]:
+def counts(db: psycopg.Connection, user: User) -> tuple[int, int]:
     row = db.execute(
         "select (select count(*) from public.documents where owner_id = %(u)s),"
-        " (select count(*) from public.document_chunks where owner_id = %(u)s),"
-        " (select count(*) from public.ingest_jobs where owner_id = %(u)s)",
+        " (select count(*) from public.document_chunks where owner_id = %(u)s)",
         {"u": user.id},
     ).fetchone()
     assert row is not None
-    return (int(row[0]), int(row[1]), int(row[2]))
+    return (int(row[0]), int(row[1]))
 
 
 def top_hit(api: TestClient, token: str, query: str, document_id: str) -> dict[str, Any]:
@@ -241,7 +239,7 @@ def test_markdown_is_cut_at_its_headings(
     assert hit["location"] == {"headings": ["Deploy guide", "Production"]}
 
 
-def test_a_large_file_is_ingested_in_the_background_with_its_locations(
+def test_a_large_file_answers_at_once_and_keeps_its_locations(
     api: TestClient, uploader: Uploader, db: psycopg.Connection
 ) -> None:
     sections = "\n\n".join(
@@ -250,21 +248,58 @@ def test_a_large_file_is_ingested_in_the_background_with_its_locations(
     )
     response = upload(api, uploader.token, "big.md", f"# Big guide\n\n{sections}\n".encode())
     assert response.status_code == 202, response.text
+    assert response.headers["Location"].endswith("/status")
     document_id = _finished(api, uploader.token, response)
     headings = {tuple(c["location"]["headings"]) for c in stored_chunks(db, document_id)}
     assert headings == {("Big guide", f"Part {n}") for n in range(1, 6)}
+    # The document keeps the file's layout: a new model, or a reader, can cut it again.
+    document = api.get(f"/v1/documents/{document_id}", headers=bearer(uploader.token)).json()
+    assert [s.get("headings") for s in document["sections"]] == [
+        ["Big guide", f"Part {n}"] for n in range(1, 6)
+    ]
+    assert [p["location"] for p in document["passages"]] == [
+        c["location"] for c in stored_chunks(db, document_id)
+    ]
+
+
+def test_a_new_version_of_a_file_replaces_the_text_in_place(
+    api: TestClient, uploader: Uploader, db: psycopg.Connection
+) -> None:
+    first = upload(api, uploader.token, "faq.md", b"# FAQ\n\n## Hours\n\nOpen at nine.\n")
+    assert first.status_code == 201, first.text
+    document_id = first.json()["document_id"]
+    replaced = api.put(
+        f"/v1/documents/{document_id}/file",
+        headers=bearer(uploader.token),
+        files={"file": ("faq.md", b"# FAQ\n\n## Hours\n\nOpen at ten.\n\n## Parking\n\nBehind.\n")},
+        data={"metadata": '{"edition": 2}'},
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["embedding_status"] == "ready"
+    document = api.get(f"/v1/documents/{document_id}", headers=bearer(uploader.token)).json()
+    assert "Open at ten." in document["content"] and document["title"] == "FAQ"
+    assert document["metadata"]["edition"] == 2
+    assert document["metadata"]["file"]["bytes"] == len(
+        b"# FAQ\n\n## Hours\n\nOpen at ten.\n\n## Parking\n\nBehind.\n"
+    )
+    assert [c["location"]["headings"] for c in stored_chunks(db, document_id)] == [
+        ["FAQ", "Hours"],
+        ["FAQ", "Parking"],
+    ]
+    missing = api.put(
+        "/v1/documents/00000000-0000-4000-8000-000000000000/file",
+        headers=bearer(uploader.token),
+        files={"file": ("faq.md", b"# FAQ\n\nText.\n")},
+    )
+    assert missing.status_code == 404, missing.text
 
 
 def _finished(api: TestClient, token: str, response: Any) -> str:
-    if response.status_code != 202:
-        return str(response.json()["document_id"])
-    for _ in range(240):
-        job = api.get(response.json()["status_url"], headers=bearer(token)).json()
-        if job["status"] in ("succeeded", "failed"):
-            assert job["status"] == "succeeded", job
-            return str(job["document_id"])
-        time.sleep(0.5)
-    raise AssertionError("the background ingest did not finish")
+    document_id = str(response.json()["document_id"])
+    if response.status_code == 202:
+        status = settled(api, token, document_id)
+        assert status["embedding_status"] == "ready", status
+    return document_id
 
 
 BOMB_PDF = flate_bomb_pdf(200)
@@ -399,7 +434,7 @@ def test_uploads_go_through_the_token_check_and_rls(
             api, stack.access_token(viewer), "a.docx", POLICY_DOCX, workspace_id=str(row[0])
         )
         assert refused.status_code == 403, refused.text
-        assert counts(db, viewer) == (0, 0, 0)
+        assert counts(db, viewer) == (0, 0)
         # Someone outside the workspace: refused the same way, nothing stored.
         before = counts(db, uploader.user)
         stranger = upload(api, uploader.token, "b.md", GUIDE_MD, workspace_id=str(row[0]))
@@ -407,7 +442,7 @@ def test_uploads_go_through_the_token_check_and_rls(
         assert counts(db, uploader.user) == before
         agent = agent_token(stack, viewer, "read")
         assert upload(api, agent, "a.md", GUIDE_MD).status_code == 403
-        assert counts(db, viewer) == (0, 0, 0)
+        assert counts(db, viewer) == (0, 0)
 
         bad_meta = upload(api, stack.access_token(owner), "a.md", GUIDE_MD, metadata="[1]")
         assert bad_meta.status_code == 422 and bad_meta.json()["error"]["field"] == "metadata"

@@ -358,44 +358,78 @@ def test_writes_reject_bad_rows_and_keep_nothing(
     assert db.execute(count, (user.id,)).fetchone() == before
 
 
+INGEST_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("no text", {"title": "t", "content": None}, "content is required"),
+    ("layout longer than the text", {"sections": [{"chars": 10}]}, "sections must be"),
+    (
+        "layout without the blank lines",
+        {"content": "ab\n\ncd", "sections": [{"chars": 2}, {"chars": 4}]},
+        "sections must be",
+    ),
+    ("a page and headings", {"sections": [{"chars": 4, "page": 1, "headings": []}]}, "sections"),
+    ("page zero", {"sections": [{"chars": 4, "page": 0}]}, "sections must be"),
+    ("headings not strings", {"sections": [{"chars": 4, "headings": [1]}]}, "sections must be"),
+    ("an unknown key", {"sections": [{"chars": 4, "font": "serif"}]}, "sections must be"),
+    ("not a list", {"sections": {"chars": 4}}, "sections must be"),
+    ("an empty list", {"sections": []}, "sections"),
+    ("a fraction of a character", {"sections": [{"chars": 3.5}]}, "sections must be"),
+]
+
+
 @pytest.mark.parametrize(
-    "chunks",
-    [[], "not a list", None, [{"content": "x"}] * 10_001],
-    ids=["empty", "a string", "null", "too many"],
+    ("case", "body", "message"), INGEST_CASES, ids=[c[0] for c in INGEST_CASES]
 )
-def test_ingest_rejects_a_bad_chunk_list_and_stores_nothing(
-    stack: LocalStack, db: psycopg.Connection, author: tuple[User, str, str], chunks: Any
+def test_ingest_rejects_bad_text_or_layout_and_stores_nothing(
+    stack: LocalStack,
+    db: psycopg.Connection,
+    author: tuple[User, str, str],
+    case: str,
+    body: dict[str, Any],
+    message: str,
 ) -> None:
+    """Every door's write: the text and its file's layout are checked by the database, so a
+    layout that does not describe the text (or is not one) leaves no document behind."""
     user, token, _ = author
-    before = db.execute(
-        "select count(*) from public.documents where owner_id = %s", (user.id,)
-    ).fetchone()
+    count = "select count(*) from public.documents where owner_id = %s"
+    before = db.execute(count, (user.id,)).fetchone()
     with rest_client(stack, token) as http:
-        response = http.post(
+        response = http.post("/rpc/ingest_document", json={"title": "t", "content": "text", **body})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["message"]
+    if message == "sections must be":  # the message says what the text needs
+        length = len(body.get("content") or "text")
+        assert f"add up to the text ({length} characters)" in response.json()["message"]
+    assert db.execute(count, (user.id,)).fetchone() == before
+
+
+def test_a_layout_that_fits_is_kept_and_new_text_drops_it(
+    stack: LocalStack, db: psycopg.Connection, author: tuple[User, str, str]
+) -> None:
+    _, token, _ = author
+    layout = [{"chars": 4, "page": 1}, {"chars": 5, "headings": ["B"]}]
+    with rest_client(stack, token) as http:
+        made = http.post(
             "/rpc/ingest_document",
-            json={
-                "title": "t",
-                "content_hash": "9" * 64,
-                "embedding_model": "test-model",
-                "chunks": chunks,
-            },
+            json={"title": "laid out", "content": "abcd\n\nefghi", "sections": layout},
         )
-    assert response.status_code == 400
-    assert response.json()["code"] == "22023"
-    assert response.json()["message"].startswith("chunks must")
-    assert (
-        db.execute(
-            "select count(*) from public.documents where owner_id = %s", (user.id,)
-        ).fetchone()
-        == before
-    )
+        assert made.status_code == 200, made.text
+        document = made.json()[0]["document_id"]
+        assert made.json()[0]["embedding_status"] == "pending"
+        # New text that the old layout no longer describes: plain text from now on.
+        changed = http.patch(
+            "/documents", params={"id": f"eq.{document}"}, json={"content": "a longer text"}
+        )
+        assert changed.status_code == 204, changed.text
+    row = db.execute("select sections from public.documents where id = %s", (document,))
+    assert row.fetchone() == (None,)
 
 
 def test_no_writer_adds_a_model_to_the_registry(
     stack: LocalStack, db: psycopg.Connection, author: tuple[User, str, str]
 ) -> None:
-    """Every door that names a model refuses an unregistered one, and the registry, which every
-    unfiltered search of a large caller walks model by model, stays the owner's list."""
+    """Every door that names a model refuses an unregistered one (ingest_document names none:
+    its documents are the project's model's), and the registry, which every unfiltered search of
+    a large caller walks model by model, stays the owner's list."""
     _, token, _ = author
     registry = "select array_agg(model order by model) from private.embedding_models"
     before = db.execute(registry).fetchone()
@@ -404,15 +438,6 @@ def test_no_writer_adds_a_model_to_the_registry(
         ("/documents", _doc(embedding_model="writer-made-model")),
         ("/vector_store", {"content": "x", "embedding": vector, "embedding_model": "vs-model"}),
         ("/vector_store", {"content": "y", "metadata": {"embedding_model": "meta-model"}}),
-        (
-            "/rpc/ingest_document",
-            {
-                "title": "t",
-                "content_hash": "8" * 64,
-                "embedding_model": "rpc-model",
-                "chunks": [{"content": "x", "embedding": vector}],
-            },
-        ),
     ]
     with rest_client(stack, token) as http:
         for path, body in attempts:

@@ -247,3 +247,31 @@ def test_hybrid_search_weights(stack: LocalStack, corpus: Corpus) -> None:
         full_text_weight=0,
     )
     assert [r["id"] for r in rows][:3] == brute_force(corpus, 3)
+
+
+def test_hybrid_threshold_applies_before_the_top_k(stack: LocalStack, corpus: Corpus) -> None:
+    """A passage less similar than the threshold takes no place among the k: up to k rows come
+    back, all at least that similar, whichever side found them."""
+    threshold = 0.5
+    plain = rpc(stack, corpus, "hybrid_search", query_text="zebra crossing", match_count=K)
+    assert corpus.keyword_chunk in {r["id"] for r in plain}  # far below it, yet ranked
+    rows = rpc(
+        stack,
+        corpus,
+        "hybrid_search",
+        query_text="zebra crossing",
+        match_count=K,
+        match_threshold=threshold,
+    )
+    assert len(rows) == K
+    assert all(float(r["similarity"]) >= threshold for r in rows)
+    assert corpus.keyword_chunk not in {r["id"] for r in rows}
+    every = rpc(
+        stack,
+        corpus,
+        "hybrid_search",
+        query_text="zebra crossing",
+        match_count=200,
+        match_threshold=threshold,
+    )
+    assert {r["id"] for r in every} == set(brute_force(corpus, 1000, threshold=threshold))

@@ -85,16 +85,17 @@ def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
     _edit(
         copy,
         "30_documents.sql",
-        "  embedding_error text check (char_length(embedding_error) <= 2000),\n",
-        "  embedding_error text check (char_length(embedding_error) <= 2000),\n"
+        "  passages_total integer check (passages_total >= 0),\n",
+        "  passages_total integer check (passages_total >= 0),\n"
         "  language text check (char_length(language) <= 20),\n",
     )
     _edit(
         copy,
         "30_documents.sql",
-        "grant update (workspace_id, title, source, category, metadata, content_hash, content)",
-        "grant update (workspace_id, title, source, category, metadata, content_hash, content,\n"
-        "  language)",
+        "grant update (workspace_id, title, source, category, metadata, content_hash, content, "
+        "sections)",
+        "grant update (workspace_id, title, source, category, metadata, content_hash, content, "
+        "sections,\n  language)",
     )
     (copy.settings.supabase_dir / "schemas" / "30_documents.sql").write_text(
         (copy.settings.supabase_dir / "schemas" / "30_documents.sql").read_text()
@@ -103,9 +104,9 @@ def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
     )
     _edit(
         copy,
-        "80_ingest.sql",
-        "    (select private.token_allows('knowledge:read'))\n    and owner_id",
-        "    (select private.token_allows('knowledge:write'))\n    and owner_id",
+        "40_document_chunks.sql",
+        "workspace_id = any (array(select private.caller_workspace_ids('{owner,editor,viewer}')))",
+        "workspace_id = any (array(select private.caller_workspace_ids('{owner,editor}')))",
     )
     _edit(copy, "68_search_plan.sql", "then 100 else 200 end", "then 100 else 150 end")
     _edit(
@@ -132,6 +133,6 @@ def test_diff_writes_the_migration_that_brings_the_migrations_to_the_schemas(
     assert written.path.name.endswith("_documents_know_their_language.sql")
     assert written.path.name > max(before)
     # Applied after the others, it leaves nothing between the two catalogs.
-    assert written.unexpressed == []
+    assert written.unexpressed == [], "\n".join(written.unexpressed)
     assert schema.drift(copy).difference == []
     assert schema.write_migration(copy, "nothing_more").path is None

@@ -44,8 +44,8 @@ def portal() -> Iterator[BlockingPortal]:
         yield running
 
 
-# Small enough that an attack can take the background ingest path (202, then a job running
-# with the caller's token), large enough that the world's documents are stored at once.
+# Small enough that an attack can take the path of a large document (answered at once, before
+# the worker embeds it), large enough that the world's documents are searchable when answered.
 BACKGROUND_THRESHOLD = 4000
 
 

@@ -46,7 +46,6 @@ SELECTS: dict[str, list[str]] = {
         "*,documents(*,document_chunks(*))",
         "*,workspace_members(*)",
     ],
-    "ingest_jobs": ["*", "title", "id,document_id,title"],
     "vector_store": ["*", "id,created_at", "*,documents(*)", "id,documents(content,title)"],
     "agent_grants": ["*", "client_id,access", "user_id,client_id"],
 }
@@ -97,21 +96,6 @@ def filter_atom(draw: st.DrawFn, world: World, actor: Actor, table: str) -> tupl
     ws = draw(st.sampled_from(list(world.workspaces.values())))
     meta = json.dumps(draw(metadata_probe(world)), separators=(",", ":"))
     noise = draw(text)
-    if table == "ingest_jobs":
-        job = draw(st.sampled_from(world.foreign_jobs(actor) or world.jobs))
-        return draw(
-            st.sampled_from(
-                [
-                    ("id", f"eq.{job.id}"),
-                    ("owner_id", f"eq.{world.people[job.owner].id}"),
-                    ("owner_id", f"neq.{actor.user.id}"),
-                    ("title", "like.job*"),
-                    ("or", f"(id.eq.{job.id},owner_id.neq.{actor.user.id})"),
-                    ("not.owner_id", f"eq.{actor.user.id}"),
-                    ("title", f"eq.{noise}"),
-                ]
-            )
-        )
     if table == "workspaces":
         return draw(
             st.sampled_from(
@@ -202,7 +186,7 @@ def rest_read(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
 
 @st.composite
 def search_arguments(draw: st.DrawFn, world: World, actor: Actor) -> tuple[Doc, dict[str, Any]]:
-    """match_documents / hybrid_search arguments aimed at a hidden document.
+    """match_documents / hybrid_search / keyword_search arguments aimed at a hidden document.
 
     The query vector is that document's own first chunk's vector, the nearest thing there is to
     it: if RLS let it through, it would rank first.
@@ -224,11 +208,14 @@ def search_arguments(draw: st.DrawFn, world: World, actor: Actor) -> tuple[Doc, 
 @st.composite
 def search_rpc(draw: st.DrawFn, world: World, actor: Actor) -> Request:
     doc, arguments = draw(search_arguments(world, actor))
-    function = draw(st.sampled_from(["match_documents", "hybrid_search"]))
-    if function == "hybrid_search":
+    function = draw(st.sampled_from(["match_documents", "hybrid_search", "keyword_search"]))
+    if function != "match_documents":
         arguments["query_text"] = draw(
             st.sampled_from([doc.marker, doc.probe_text, "note records"])
         )
+        arguments["group_by_document"] = draw(st.booleans())
+        if function == "keyword_search":
+            del arguments["query_embedding"]  # the hidden document's words are the probe
     else:
         arguments["match_threshold"] = draw(st.sampled_from([None, -1.0, 0.0, 0.5]))
     params: list[tuple[str, str]] = []
@@ -263,9 +250,6 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
     ids = ",".join(d.id for d in targets)
     foreign_ws = draw(st.sampled_from(world.foreign_workspaces(actor)))
     unowned_ws = draw(st.sampled_from(world.unowned_workspaces(actor)))
-    own_jobs_writable = actor.allows("knowledge:write")
-    jobs = [j for j in world.jobs if j.owner != actor.person or not own_jobs_writable]
-    job = draw(st.sampled_from(jobs))
     atoms = draw(st.lists(filter_atom(world, actor, "documents"), max_size=2))
     chunk_atoms = draw(st.lists(filter_atom(world, actor, "document_chunks"), max_size=2))
     no_rights = not world.writable_workspaces(actor) and not any(
@@ -281,14 +265,12 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
         "insert-doc-as-victim",
         "upsert-doc",
         "rpc-ingest",
-        "rpc-replace",
+        "patch-doc-layout",
         "join-workspace",
         "promote-self",
         "remove-others",
         "rename-workspace",
         "delete-workspace",
-        "patch-job",
-        "delete-job",
         # LangChain's door (public.vector_store) and the documents' text.
         "vector-store-upsert",
         "vector-store-insert-foreign-workspace",
@@ -362,24 +344,20 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
     elif kind == "rpc-ingest":
         body = {
             "title": PWNED,
-            "content_hash": uuid.uuid4().hex * 2,
-            "embedding_model": "hostile",
-            "chunks": [{"content": PWNED, "embedding": _vector()}],
+            "content": f"{PWNED}\n\n{PWNED}",
             "workspace_id": foreign_ws,
             "metadata": draw(metadata_probe(world)),
+            "sections": draw(
+                st.sampled_from([None, [{"chars": len(PWNED)}, {"chars": len(PWNED), "page": 2}]])
+            ),
         }
         request = Request("POST", "/rpc/ingest_document", body=body)
-    elif kind == "rpc-replace":
-        chunks = draw(
-            st.sampled_from(
-                [
-                    [{"content": PWNED, "embedding": _vector()}],
-                    [{"content": target.probe_text, "embedding": None}],
-                ]
-            )
+    elif kind == "patch-doc-layout":
+        # A file's layout decides how the worker cuts a document: as much a change as its text.
+        layout = [{"chars": 1, "headings": [PWNED]}]
+        request = Request(
+            "PATCH", "/documents", [("id", f"in.({ids})"), *atoms], {"sections": layout}, ret
         )
-        body = {"document_id": target.id, "content_hash": "1" * 64, "chunks": chunks}
-        request = Request("POST", "/rpc/replace_document_chunks", body=body)
     elif kind == "join-workspace":
         role = draw(st.sampled_from(["owner", "editor", "viewer"]))
         body = {"workspace_id": unowned_ws, "user_id": actor.user.id, "role": role}
@@ -396,12 +374,6 @@ def rest_write(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
         )
     elif kind == "delete-workspace":
         request = Request("DELETE", "/workspaces", [("id", f"eq.{unowned_ws}")], headers=ret)
-    elif kind == "patch-job":
-        request = Request(
-            "PATCH", "/ingest_jobs", [("id", f"eq.{job.id}")], {"status": "failed"}, ret
-        )
-    elif kind == "delete-job":
-        request = Request("DELETE", "/ingest_jobs", [("id", f"eq.{job.id}")], headers=ret)
     elif kind == "vector-store-upsert":
         body = {
             "id": target.id,

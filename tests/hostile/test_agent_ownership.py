@@ -5,7 +5,8 @@ those it created. It may not touch what the user wrote in their own session, wha
 of theirs wrote, or what a colleague wrote in a workspace the user edits: before, it could empty
 a person's document of its passages (`DELETE /document_chunks?document_id=eq.<id>`, leaving it
 `ready` and unfindable), rewrite another agent's document (`PATCH /documents`), or replace its
-passages (`rpc/replace_document_chunks`); only `DELETE /documents` asked who created it.
+passages (`rpc/replace_document_chunks`, since gone: the worker writes passages); only
+`DELETE /documents` asked who created it.
 
 Hypothesis draws the target (the user's, another agent's, a colleague's), the door and the
 change; the target's row and passages must be exactly as they were. The control shows the same
@@ -139,16 +140,6 @@ REST_CHANGES: dict[str, Callable[[str], Request]] = {
         "/document_chunks",
         body={"document_id": d, "chunk_index": 7, "content": PWNED, "embedding": VECTOR},
     ),
-    "replace its passages": lambda d: Request(
-        "POST",
-        "/rpc/replace_document_chunks",
-        body={
-            "document_id": d,
-            "content_hash": "a" * 64,
-            "chunks": [{"content": PWNED, "embedding": VECTOR}],
-            "content": PWNED,
-        },
-    ),
     "vector_store upsert": lambda d: Request(
         "POST",
         "/vector_store",
@@ -236,9 +227,7 @@ def test_an_agent_never_changes_what_it_did_not_create(
     assert not found, (before, after)
 
 
-@pytest.mark.parametrize(
-    "what", ["rename", "metadata", "rewrite a passage", "add a passage", "replace its passages"]
-)
+@pytest.mark.parametrize("what", ["rename", "metadata", "rewrite a passage", "add a passage"])
 def test_an_agent_changes_its_own_documents(
     setting: Setting, rest: httpx.Client, stack: LocalStack, what: str
 ) -> None:

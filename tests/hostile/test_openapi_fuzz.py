@@ -3,7 +3,7 @@
 Every operation of /openapi.json gets positive cases (valid by the schema) and negative ones
 (invalid bodies, parameters, missing token), sent to the in-process app (its real lifespan, the
 main stack behind it) with a throwaway user's token. Half the by-id cases are pointed at a real
-document and job of that user, so the success paths are fuzzed too, not only 404s.
+document and workspace of that user, so the success paths are fuzzed too, not only 404s.
 
 The fuzzing runs once per module; each test then judges one property of what it saw. The
 defects it found (undocumented error statuses, an unwrapped 400) were fixed in api/.
@@ -85,13 +85,14 @@ def _envelope_problem(status: int, body: bytes) -> str | None:
 
 @dataclass
 class Fixtures:
-    """A real document and job of the fuzzing user, so by-id operations reach their 200s."""
+    """A real document and workspace of the fuzzing user, so by-id operations reach their
+    200s."""
 
     stack: LocalStack
     edge: TestClient
     user: User
     token: str
-    job: str
+    workspace: str
 
     def document(self) -> str:
         with psycopg.connect(self.stack.db_url, autocommit=True) as db:
@@ -116,7 +117,8 @@ def findings(stack: LocalStack, edge: TestClient) -> Iterator[Findings]:
     token = stack.access_token(user)
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         row = db.execute(
-            "insert into public.ingest_jobs (owner_id, title) values (%s, 'fuzz job') returning id",
+            "insert into public.workspaces (name, created_by) values ('fuzz space', %s) "
+            "returning id",
             (user.id,),
         ).fetchone()
     assert row is not None
@@ -133,6 +135,8 @@ def findings(stack: LocalStack, edge: TestClient) -> Iterator[Findings]:
                 _fuzz(operation, mode, real, found)
         yield found
     finally:
+        with psycopg.connect(stack.db_url, autocommit=True) as db:  # the ones it created too
+            db.execute("delete from public.workspaces where created_by = %s", (user.id,))
         stack.delete_user(user)
         record("schemathesis", found.summary())
 
@@ -154,8 +158,10 @@ def _fuzz(operation: Any, mode: GenerationMode, real: Fixtures, found: Findings)
         if aim and mode == GenerationMode.POSITIVE:
             if "document_id" in case.path_parameters:
                 case.path_parameters["document_id"] = real.document()
-            if "job_id" in case.path_parameters:
-                case.path_parameters["job_id"] = real.job
+            if "workspace_id" in case.path_parameters:
+                case.path_parameters["workspace_id"] = real.workspace
+            if "user_id" in case.path_parameters:
+                case.path_parameters["user_id"] = real.user.id
         response = case.call(headers=auth)
         found.examples[label] += 1
         found.statuses[f"{label} {response.status_code}"] += 1

@@ -96,10 +96,8 @@ CASES: dict[str, Callable[..., Request]] = {
         "DELETE", "/documents", [("id", f"eq.{doc}")], headers={"Prefer": "return=representation"}
     ),
     "read a document": lambda doc, ws: Request("GET", "/documents", [("id", f"eq.{doc}")]),
-    "replace a document's passages": lambda doc, ws: Request(
-        "POST",
-        "/rpc/replace_document_chunks",
-        body={"document_id": doc, "content_hash": "0" * 64, "chunks": []},
+    "ingest into a workspace": lambda doc, ws: Request(
+        "POST", "/rpc/ingest_document", body={"title": "x", "content": "mine", "workspace_id": ws}
     ),
     "invite into a workspace": lambda doc, ws: Request(
         "POST",

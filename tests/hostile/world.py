@@ -1,16 +1,16 @@
 """A small, realistic world to attack, the rules of who may do what in it, and a leak detector.
 
 Six people, two workspaces with owner/editor/viewer seats, ten documents ingested through the
-API (so their chunks and vectors are real), one background job each, and tokens that act for
-them: session tokens, and agents' tokens as Supabase Auth's OAuth server issues them (a client
-id, "openid email"): one its user let read, one it let write, one never let in, one whose grant
-was revoked, one carrying a client id another user granted (not this one), one that tried to
-grant itself.
+API (so their chunks and vectors are real, written by the embedding worker), and tokens that act
+for them: session tokens, and agents' tokens as Supabase Auth's OAuth server issues them (a
+client id, "openid email"): one its user let read, one it let write, one never let in, one whose
+grant was revoked, one carrying a client id another user granted (not this one), one that tried
+to grant itself.
 
 Every document carries two strings: a `marker`, a guessable word attackers are allowed to probe
 with (in filters, full-text and search queries), and a `secret`, random and never sent in any
 request. A forbidden secret seen in any answer, whatever its shape or status, is a leak; so is
-a forbidden document, chunk or job id in a successful answer, and so is any change to what the
+a forbidden document or chunk id in a successful answer, and so is any change to what the
 actor may not change (compared in the database before and after, as postgres, RLS bypassed),
 the users' agent grants included.
 """
@@ -74,13 +74,6 @@ class Doc:
 
 
 @dataclass(frozen=True)
-class Job:
-    id: str
-    owner: str
-    secret: str
-
-
-@dataclass(frozen=True)
 class Actor:
     """A token and whose it is: a person's own session (client_id None: full rights), or an
     agent's token, which gets what its user granted this client (`access`: read, write, or None
@@ -108,7 +101,6 @@ class World:
     workspaces: dict[str, str]  # label -> id
     roles: dict[tuple[str, str], str]  # (person, workspace label) -> role
     docs: list[Doc]
-    jobs: list[Job]
     actors: list[Actor]
     clients: dict[str, str]  # label -> OAuth client id of the world's agents
     workspace_label: dict[str, str] = field(default_factory=dict)  # id -> label
@@ -168,16 +160,11 @@ class World:
     def undeletable(self, actor: Actor) -> list[Doc]:
         return [d for d in self.docs if not self.can_write(actor, d)]
 
-    def foreign_jobs(self, actor: Actor) -> list[Job]:
-        return [j for j in self.jobs if j.owner != actor.person or not actor.allows(READ)]
-
     def secrets_hidden_from(self, actor: Actor) -> set[str]:
-        return {d.secret for d in self.unreadable(actor)} | {
-            j.secret for j in self.foreign_jobs(actor)
-        }
+        return {d.secret for d in self.unreadable(actor)}
 
     def ids_hidden_from(self, actor: Actor) -> set[str]:
-        return {d.id for d in self.unreadable(actor)} | {j.id for j in self.foreign_jobs(actor)}
+        return {d.id for d in self.unreadable(actor)}
 
     def chunks_hidden_from(self, actor: Actor) -> set[int]:
         return {c for d in self.unreadable(actor) for c in d.chunk_ids}
@@ -246,8 +233,8 @@ class Snapshot:
     docs: dict[str, tuple[Any, ...]]  # id -> (owner, workspace, fields..., chunk digest)
     members: frozenset[tuple[str, str, str]]
     workspaces: frozenset[tuple[str, str]]
-    jobs: dict[str, tuple[Any, ...]]
     grants: frozenset[tuple[str, str, str]]  # (user, client, access)
+    invitations: frozenset[tuple[str, str, str]]  # (workspace, invitee, role)
 
 
 def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
@@ -259,7 +246,8 @@ def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
             """
             select d.id, d.owner_id, d.workspace_id, d.title, d.source, d.category,
                    d.metadata::text, d.content_hash, d.created_by_client, d.updated_at,
-                   md5(d.content), d.embedding_status, d.embedding_error, d.embedding_model,
+                   md5(d.content), md5(d.sections::text), d.embedding_status, d.embedding_error,
+                   d.embedding_model,
                    exists (select 1 from public.vector_store v where v.id = d.id),
                    (select count(*) from public.document_chunks c where c.document_id = d.id),
                    (select md5(string_agg(c.id || ':' || c.chunk_index || ':' || c.content || ':'
@@ -286,14 +274,6 @@ def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
             "select id, name from public.workspaces where id = any(%s::uuid[])", (workspaces,)
         ).fetchall()
     )
-    jobs = {
-        str(row[0]): tuple(str(v) for v in row[1:])
-        for row in db.execute(
-            "select id, owner_id, status, title, updated_at from public.ingest_jobs "
-            "where owner_id = any(%s::uuid[])",
-            (users,),
-        ).fetchall()
-    }
     grants = frozenset(
         (str(u), str(c), str(a))
         for u, c, a in db.execute(
@@ -302,7 +282,15 @@ def snapshot(db: psycopg.Connection, world: World) -> Snapshot:
             (users,),
         ).fetchall()
     )
-    return Snapshot(docs, members, spaces, jobs, grants)
+    invitations = frozenset(
+        (str(w), str(u), str(r))
+        for w, u, r in db.execute(
+            "select workspace_id, invitee_id, role from public.workspace_invitations "
+            "where workspace_id = any(%s::uuid[]) or invitee_id = any(%s::uuid[])",
+            (workspaces, users),
+        ).fetchall()
+    )
+    return Snapshot(docs, members, spaces, grants, invitations)
 
 
 def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapshot) -> list[str]:
@@ -345,16 +333,12 @@ def illegal_changes(world: World, actor: Actor, before: Snapshot, after: Snapsho
         problems.append(f"memberships changed: {before.members ^ after.members}")
     if after.workspaces != before.workspaces:
         problems.append(f"workspaces changed: {before.workspaces ^ after.workspaces}")
-    for job_id, old in before.jobs.items():
-        new = after.jobs.get(job_id)
-        if new != old and (world.person_of(str(old[0])) != actor.person or not actor.allows(WRITE)):
-            problems.append(f"job {job_id} changed or deleted")
-    for job_id, new in after.jobs.items():
-        if job_id not in before.jobs and new[0] != actor.user.id:
-            problems.append(f"job {job_id} created for someone else")
     # No attack asks for a grant a person may make themselves: any change is a leak.
     if after.grants != before.grants:
         problems.append(f"agent grants changed: {before.grants ^ after.grants}")
+    # Invitation attacks aim at workspaces the actor does not own: any change is a leak.
+    if after.invitations != before.invitations:
+        problems.append(f"invitations changed: {before.invitations ^ after.invitations}")
     return problems
 
 
@@ -364,9 +348,6 @@ def forget_extras(db: psycopg.Connection, world: World, before: Snapshot, after:
     extra = [i for i in after.docs if i not in before.docs and i not in known]
     if extra:
         db.execute("delete from public.documents where id = any(%s::uuid[])", (extra,))
-    jobs = [i for i in after.jobs if i not in before.jobs]
-    if jobs:
-        db.execute("delete from public.ingest_jobs where id = any(%s::uuid[])", (jobs,))
 
 
 @dataclass
@@ -484,7 +465,7 @@ def _vector(text: str) -> tuple[float, ...]:
 
 @contextmanager
 def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
-    """Create the world (users, seats, documents through the API, jobs), then remove it all."""
+    """Create the world (users, seats, documents through the API), then remove it all."""
     run = secrets.token_hex(4)
     labels = ["ana", "ben", "cy", "dee", "eli", "out"]
     people = {p: stack.create_user(f"hostile-{p}-{run}@test.local") for p in labels}
@@ -571,16 +552,6 @@ def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
                         first_chunk_vector=_vector(str(chunks[0][2])),
                     )
                 )
-            jobs = []
-            for person in labels[:5]:
-                secret = word("sx")
-                row = db.execute(
-                    "insert into public.ingest_jobs (owner_id, title, status, chunks_total) "
-                    "values (%s, %s, 'processing', 3) returning id",
-                    (people[person].id, f"job {secret}"),
-                ).fetchone()
-                assert row is not None
-                jobs.append(Job(str(row[0]), person, secret))
             # Every document also as LangChain's store knows it (a vector_store row: ids only;
             # the write-through trigger is skipped, the documents exist already).
             with db.transaction():
@@ -591,7 +562,7 @@ def build_world(stack: LocalStack, edge: TestClient) -> Iterator[World]:
                 )
             actors = [Actor(p, p, people[p], stack.access_token(people[p])) for p in labels]
             actors += _agents(stack, people, clients)
-            yield World(people, workspaces, roles, docs, jobs, actors, clients)
+            yield World(people, workspaces, roles, docs, actors, clients)
         finally:
             db.execute(
                 "delete from auth.users where id = any(%s::uuid[])",

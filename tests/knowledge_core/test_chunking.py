@@ -5,8 +5,16 @@ import itertools
 
 import pytest
 
-from knowledge_core.chunking import chunk_text
+from knowledge_core.chunking import (
+    Passage,
+    chunk_document,
+    chunk_sections,
+    chunk_text,
+    layout_of,
+    sections_of,
+)
 from knowledge_core.errors import InvalidInput, PayloadTooLarge
+from knowledge_core.extraction import Section
 
 SENTENCES = [f"Sentence number {i} says something specific about topic {i % 7}." for i in range(60)]
 
@@ -46,3 +54,31 @@ def test_limits() -> None:
     assert too_large.value.field == "content"
     with pytest.raises(InvalidInput):
         chunks("   \n\n  ")
+
+
+def test_a_files_layout_gives_back_its_sections_and_passages() -> None:
+    """What the edge stores for a file (text and layout) is all the worker needs to cut the
+    same passages, with the same places, as from the file's sections themselves."""
+    sections = [
+        Section("A preface\n\nwith two paragraphs.", headings=["Guide"]),
+        Section("", headings=["Guide", "Empty"]),
+        Section("Rotate keys.", headings=["Guide", "Keys"]),
+        Section("Page text.", page=3),
+    ]
+    content, layout = layout_of(sections)
+    assert content == "\n\n".join(s.text for s in sections)
+    assert layout[0] == {"chars": len(sections[0].text), "headings": ["Guide"]}
+    assert layout[3] == {"chars": len("Page text."), "page": 3}
+    assert sections_of(content, layout) == sections
+    assert chunk_document(content, layout, size=200, overlap=20, max_chars=10_000) == (
+        chunk_sections(sections, size=200, overlap=20, max_chars=10_000)
+    )
+
+
+def test_a_layout_that_does_not_fit_is_plain_text() -> None:
+    assert sections_of("short", [{"chars": 9}]) is None
+    assert sections_of("ab\n\ncd", [{"chars": 2}, {"chars": 1}]) is None
+    misfit = [{"chars": 3, "page": 1}]
+    plain = chunk_document("Some text.", misfit, size=200, overlap=20, max_chars=10_000)
+    assert plain == [Passage("Some text.")]
+    assert chunk_document("Some text.", None, size=200, overlap=20, max_chars=10_000) == plain

@@ -95,9 +95,7 @@ def test_searches_by_get_are_answered_by_the_replica_and_writes_by_the_primary(
     assert by_post.json() == by_get.json()
 
     write = rest.post(
-        "/ingest_jobs",
-        json={"title": "a write", "chunks_total": 1},
-        headers={"Prefer": "return=representation"},
+        "/workspaces", json={"name": "a write"}, headers={"Prefer": "return=representation"}
     )
     assert write.status_code == 201, write.text
     assert write.headers["x-kb-served-by"] == "primary"
@@ -113,31 +111,31 @@ def test_a_read_after_a_write_waits_for_the_replica_or_goes_to_the_primary(
     _caught_up(replica_stack)  # the caller's sign-in is there; their write will not be
     with replay_paused(replica_stack):
         write = rest.post(
-            "/ingest_jobs",
-            json={"title": "read me back", "chunks_total": 1},
+            "/workspaces",
+            json={"name": "read me back"},
             headers={"Prefer": "return=representation"},
         )
         xid = write.headers["x-kb-write-xid"]
-        job = write.json()[0]["id"]
-        wanted = {"id": f"eq.{job}"}
+        made = write.json()[0]["id"]
+        wanted = {"id": f"eq.{made}"}
         # The replica itself refuses the read rather than answer without the write...
         direct = httpx.get(
-            f"http://{replicas_of(replica_stack).rest_address}/ingest_jobs",
+            f"http://{replicas_of(replica_stack).rest_address}/workspaces",
             params=wanted,
             headers={"Authorization": rest.headers["Authorization"], "X-Kb-After-Xid": xid},
         )
         assert direct.status_code == 412, direct.text
         assert direct.json()["code"] == "replica_behind"
         # ... and through the gateway the primary answers it instead: the caller sees it.
-        early = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
+        early = rest.get("/workspaces", params=wanted, headers={"X-Kb-After-Xid": xid})
         assert early.headers["x-kb-served-by"] == "primary" and len(early.json()) == 1
         # Without the header the same read is answered by the replica, and misses the write.
-        stale = rest.get("/ingest_jobs", params=wanted)
+        stale = rest.get("/workspaces", params=wanted)
         assert stale.headers["x-kb-served-by"] == "replica" and stale.json() == []
     _caught_up(replica_stack)
-    later = rest.get("/ingest_jobs", params=wanted, headers={"X-Kb-After-Xid": xid})
+    later = rest.get("/workspaces", params=wanted, headers={"X-Kb-After-Xid": xid})
     assert later.headers["x-kb-served-by"] == "replica" and len(later.json()) == 1
-    bad = rest.get("/ingest_jobs", headers={"X-Kb-After-Xid": "12; drop table x"})
+    bad = rest.get("/workspaces", headers={"X-Kb-After-Xid": "12; drop table x"})
     assert bad.status_code == 400 and "X-Kb-After-Xid" in bad.json()["message"]
 
 
@@ -166,7 +164,8 @@ def test_every_add_is_found_by_the_search_right_after_it(
     replica_stack: LocalStack, edge: TestClient, person: User, rest: httpx.Client
 ) -> None:
     """A few hundred add-then-search pairs through the API (searches by GET), the replica behind
-    every one of them (its replay paused): each search finds the document just added, from the
+    every one of them (its replay paused): each add waits for the worker's passages (reading
+    the status from the primary), each search then finds the document just added, from the
     primary; another user, who wrote nothing, keeps being answered by the replica. Once the
     replica has caught up, the writer's searches go back to it."""
     headers = bearer(replica_stack.access_token(person))

@@ -111,9 +111,10 @@ async def test_tools_and_their_input_schemas(
     assert (props["query"]["minLength"], props["query"]["maxLength"]) == (1, 2000)
     assert (props["limit"]["minimum"], props["limit"]["maximum"], props["limit"]["default"]) == (
         1,
-        20,
+        100,
         5,
     )
+    assert props["threshold"]["anyOf"][0] == {"type": "number", "minimum": -1.0, "maximum": 1.0}
     assert props["mode"]["enum"] == ["semantic", "hybrid", "keyword"]
     assert props["group_by"]["enum"] == ["passage", "document"]
     assert props["category"]["anyOf"][0]["maxLength"] == 100
@@ -215,7 +216,8 @@ async def test_add_then_search_then_delete(
                 {"title": "Quokka care", "content": text, "source": "wiki/quokkas.md"},
             )
         )
-        assert added["created"] is True and added["chunk_count"] == 1
+        assert added["created"] is True and added["passages_total"] == 1
+        assert added["embedding_status"] == "ready"
         again = structured(
             await client.call_tool("add_document", {"title": "Quokka care", "content": text})
         )
@@ -394,7 +396,8 @@ async def test_the_database_tells_agents_apart_by_client_id(
 async def test_progress_and_log_messages_for_a_long_document(
     server: McpProcess, stack: LocalStack, team: Team
 ) -> None:
-    # 130 paragraphs of ~600 characters: 130 passages, three embedding batches of up to 64.
+    # 130 paragraphs of ~600 characters: 130 passages, three embedding batches of up to 64, which
+    # the worker embeds, saying how far it is on the document after each.
     paragraphs = [
         f"Section {i}: " + " ".join(f"the caravan reached oasis {i} on day {j}." for j in range(15))
         for i in range(130)
@@ -414,13 +417,16 @@ async def test_progress_and_log_messages_for_a_long_document(
         added = structured(
             await client.call_tool(
                 "add_document",
-                {"title": "Caravan log", "content": "\n\n".join(paragraphs)},
+                # Over BACKGROUND_THRESHOLD_CHARS: it waits only when asked to.
+                {"title": "Caravan log", "content": "\n\n".join(paragraphs), "wait": 60},
                 progress_callback=on_progress,
             )
         )
-        total = added["chunk_count"]
-        assert total >= 129
-        assert len(reports) >= 4  # the start, then one per batch
+        total = added["passages_total"]
+        assert added["embedding_status"] == "ready" and total >= 129
+        # What the worker said on the document as it went (after each batch of 64), as the
+        # server saw it: never backwards, out of the same total, ending complete.
+        assert reports, "no progress reported"
         assert [r[0] for r in reports] == sorted(r[0] for r in reports)
         assert reports[-1][:2] == (total, total)
         assert {r[1] for r in reports} == {total}
@@ -437,7 +443,11 @@ async def test_progress_and_log_messages_for_a_long_document(
 
 BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("search_knowledge_base", {"query": ""}, "query"),
-    ("search_knowledge_base", {"query": "x", "limit": 21}, "limit"),
+    ("search_knowledge_base", {"query": "x", "limit": 101}, "limit"),
+    ("search_knowledge_base", {"query": "x", "mode": "keyword", "threshold": 0.3}, "threshold"),
+    ("search_knowledge_base", {"query": "x", "group_by": "section"}, "group_by"),
+    ("search_knowledge_base", {"query": "x", "threshold": 2}, "threshold"),
+    ("add_document", {"title": "t", "content": "x", "wait": 61}, "wait"),
     ("search_knowledge_base", {"query": "x", "mode": "fuzzy"}, "mode"),
     ("search_knowledge_base", {"query": "x", "workspace_id": "not-a-uuid"}, "workspace_id"),
     ("search_knowledge_base", {"limit": 3}, "query"),

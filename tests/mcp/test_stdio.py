@@ -62,7 +62,7 @@ async def test_a_stdio_session(stack: LocalStack, user: User, tmp_path: Path) ->
             assert found["results"][0]["document_id"] == added["document_id"]
             bad = await client.call_tool("search_knowledge_base", {"query": "x", "limit": 99})
             assert bad.is_error and "limit" in text_of(bad)
-    assert reports and reports[-1] == added["chunk_count"]
+    assert reports and reports[-1] == added["passages_total"] == 1
     log = (tmp_path / "stderr.log").read_text()
     assert "signed in from the environment" in log
     assert user.id in log and DESKTOP_AGENT in log

@@ -164,6 +164,52 @@ def test_an_update_re_embeds_only_the_passages_that_changed(
     assert any(p[1] in old_texts for p in now)
 
 
+def test_a_files_layout_gives_its_passages_their_places(
+    stack: LocalStack, db: psycopg.Connection, person: User
+) -> None:
+    """Text and a file's layout written by any door: the worker cuts passages by the file's
+    sections, each opened by its heading path and saying where it is."""
+    client = supabase_client(stack, stack.access_token(person))
+    intro, keys = "Welcome to the relay.", "Rotate the signing keys every ninety days."
+    document = rows_of(
+        client.table("documents")
+        .insert(
+            {
+                "title": "Relay guide",
+                "content": f"{intro}\n\n{keys}",
+                "sections": [
+                    {"chars": len(intro), "headings": ["Relay guide"]},
+                    {"chars": len(keys), "headings": ["Relay guide", "Keys"]},
+                ],
+            }
+        )
+        .execute()
+    )[0]["id"]
+    wait_settled(db, [document])
+    rows = db.execute(
+        "select content, location, metadata -> 'headings' from public.document_chunks "
+        "where document_id = %s order by chunk_index",
+        (document,),
+    ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [
+        (f"Relay guide\n{intro}", {"headings": ["Relay guide"]}),
+        (f"Relay guide > Keys\n{keys}", {"headings": ["Relay guide", "Keys"]}),
+    ]
+    assert rows[1][2] == ["Relay guide", "Keys"]  # in the metadata search results carry
+    # Queued again from its source, as a move to a new model queues every document (by the
+    # database owner): the same passages come back, places and all.
+    db.execute(
+        "update public.documents set embedding_status = 'pending' where id = %s", (document,)
+    )
+    wait_settled(db, [document])
+    again = db.execute(
+        "select content, location from public.document_chunks where document_id = %s "
+        "order by chunk_index",
+        (document,),
+    ).fetchall()
+    assert again == [(r[0], r[1]) for r in rows]
+
+
 def test_a_sql_insert_is_embedded_too(
     stack: LocalStack, db: psycopg.Connection, person: User
 ) -> None:

@@ -1,4 +1,4 @@
-"""The worker's role and its three functions, exercised directly as kb_embedding_worker.
+"""The worker's role and its functions, exercised directly as kb_embedding_worker.
 
 Queued documents here wait for a model no running worker has ('claim-test-model'), so the
 stack's own worker leaves them alone and every step is the test's.
@@ -75,7 +75,8 @@ def complete(conn: psycopg.Connection, document: object, lease: object, text: st
         "update private.embedding_queue set attempts = 0",
         "select private.set_embedding_model('another-model')",
         "select private.add_embedding_model('another-model')",
-        "select * from public.ingest_document('t', repeat('a', 64), 'm', '[]')",
+        "select * from public.ingest_document('t', 'some text')",
+        "select private.sections_fit('[]', 'x')",
     ],
 )
 def test_the_worker_role_can_do_nothing_else(worker_db: psycopg.Connection, statement: str) -> None:
@@ -287,3 +288,40 @@ def test_completing_a_claim_while_its_owner_is_deleted_does_not_deadlock(
     assert (
         db.execute("select 1 from public.documents where id = %s", (document,)).fetchone() is None
     )
+
+
+def test_progress_is_written_on_the_document_while_the_claim_holds(
+    db: psycopg.Connection, worker_db: psycopg.Connection, person: User
+) -> None:
+    (document,) = queue_documents(db, person, 1)
+    (mine,) = claim(worker_db, 1)
+    record = "select private.record_embedding_progress(%s, %s, %s, %s)"
+    progress = "select passages_embedded, passages_total, embedding_status from public.documents "
+    progress += "where id = %s"
+    assert worker_db.execute(record, (document, mine["lease_token"], 64, 130)).fetchone() == (True,)
+    assert db.execute(progress, (document,)).fetchone() == (64, 130, "pending")
+    # Not this claim's token: nothing written. Impossible counts: refused.
+    assert worker_db.execute(record, (document, uuid.uuid4(), 100, 130)).fetchone() == (False,)
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        worker_db.execute(record, (document, mine["lease_token"], 131, 130))
+    assert db.execute(progress, (document,)).fetchone() == (64, 130, "pending")
+    assert complete(worker_db, document, mine["lease_token"], "the one passage") is True
+    assert db.execute(progress, (document,)).fetchone() == (1, 1, "ready")
+
+
+def test_a_reconnecting_worker_gives_back_its_claims_at_once(
+    db: psycopg.Connection, worker_db: psycopg.Connection, person: User
+) -> None:
+    """Its connection died with its work: the claims it held are due again, not in minutes."""
+    ids = queue_documents(db, person, 2)
+    held = claim(worker_db, 2)
+    assert claim(worker_db, 2) == []
+    release = "select private.release_embedding_claims(%s)"
+    assert worker_db.execute(release, ("another worker",)).fetchone() == (0,)
+    assert worker_db.execute(release, ("test",)).fetchone() == (2,)
+    again = claim(worker_db, 2)
+    assert {str(r["document_id"]) for r in again} == set(ids)
+    assert {r["attempts"] for r in again} == {2}
+    # What the dead connection held can no longer be written.
+    first = held[0]
+    assert complete(worker_db, first["document_id"], first["lease_token"], "late") is False

@@ -7,7 +7,7 @@ DROP FUNCTION "private"."keyword_ranking_statement"(text, text, boolean);
 
 DROP FUNCTION "private"."visible_keyword_ranking"(tsquery, jsonb, text, uuid, text, integer);
 
-DROP FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer);
+DROP FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision);
 
 CREATE TABLE "private"."keyword_cells" (
   "id"              integer GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -531,6 +531,7 @@ CREATE OR REPLACE FUNCTION public.hybrid_search (
   full_text_weight       double precision  DEFAULT 1,
   semantic_weight        double precision  DEFAULT 1,
   rrf_k                  integer           DEFAULT 50,
+  match_threshold        double precision  DEFAULT NULL::double precision,
   group_by_document      boolean           DEFAULT false,
   fusion                 text              DEFAULT 'relative_score'::text
 )
@@ -582,7 +583,8 @@ begin
   if group_by_document is null then
     raise exception 'group_by_document must be true or false' using errcode = '22023';
   end if;
-  perform private.check_search_arguments(query_embedding, match_count, filter, null, filter_category);
+  perform private.check_search_arguments(
+    query_embedding, match_count, filter, match_threshold, filter_category);
 
   loop
     if full_text_weight > 0 then
@@ -642,6 +644,20 @@ begin
     into ids, keyword_ranks, semantic_ranks, scores
   from fused f;
 
+  if match_threshold is not null then
+    -- Each fused candidate read as the caller through the primary key (keyword candidates carry
+    -- no similarity); the order is kept.
+    select array_agg(f.id order by f.ord), array_agg(f.keyword_rank order by f.ord),
+           array_agg(f.semantic_rank order by f.ord), array_agg(f.score order by f.ord)
+      into ids, keyword_ranks, semantic_ranks, scores
+    from unnest(ids, keyword_ranks, semantic_ranks, scores)
+           with ordinality as f (id, keyword_rank, semantic_rank, score, ord)
+    cross join lateral (
+      select c.embedding from public.document_chunks c where c.id = f.id limit 1
+    ) c
+    where 1 - (c.embedding operator(extensions.<=>) query_embedding) >= match_threshold;
+  end if;
+
   if not group_by_document then
     -- Every candidate is a row the caller may read (each side read them as the caller): the
     -- first match_count are the answer, and only they need reading again.
@@ -658,7 +674,7 @@ end
 $function$;
 
 REVOKE ALL
-  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, boolean, text)
+  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision, boolean, text)
   FROM PUBLIC, "anon";
 
 CREATE OR REPLACE FUNCTION public.keyword_search (
@@ -893,19 +909,19 @@ REVOKE ALL ON FUNCTION "private"."visible_keyword_ranking"(text, jsonb, text, uu
 GRANT EXECUTE ON FUNCTION "private"."visible_keyword_ranking"(text, jsonb, text, uuid, text, integer) TO "postgres";
 
 GRANT EXECUTE
-  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, boolean, text)
+  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision, boolean, text)
   TO "authenticated";
 
 REVOKE ALL
-  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, boolean, text)
+  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision, boolean, text)
   FROM "postgres";
 
 GRANT EXECUTE
-  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, boolean, text)
+  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision, boolean, text)
   TO "postgres";
 
 GRANT EXECUTE
-  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, boolean, text)
+  ON FUNCTION "public"."hybrid_search"(text, extensions.vector, integer, jsonb, text, uuid, text, double precision, double precision, integer, double precision, boolean, text)
   TO "service_role";
 
 GRANT EXECUTE ON FUNCTION "public"."keyword_search"(text, integer, jsonb, text, uuid, text, boolean) TO "authenticated";
