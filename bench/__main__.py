@@ -18,7 +18,8 @@ from bench.env import StackNotRunning, discover
 from bench.machine import machine_info, one_line
 from bench.plots import make_plots
 from bench.report import Report
-from bench.run import Runner, profile_dict
+from bench.run import ALIASES, Runner, profile_dict
+from bench.s10_scifact import drop_kept_collection
 from bench.targets import evaluate, print_summary
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -54,12 +55,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "migrations added since; measuring a changed search function again then takes minutes",
     )
     parser.add_argument(
-        "--drop-kept",
+        "--keep-scifact",
         action="store_true",
-        help="drop the databases --keep-sweep kept, and exit",
+        help="section 10: keep its SciFact collection (a user in the main database) and reuse it "
+        "next time, so measuring a changed search takes minutes; drop it before `make test` (the "
+        "model-migration test re-embeds every document)",
     )
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated sections to run (default: all)"
+        "--drop-kept",
+        action="store_true",
+        help="drop what --keep-sweep and --keep-scifact kept, and exit",
+    )
+    parser.add_argument(
+        "--only",
+        default="1,2,3,4,5,6,7,8,9,10",
+        help="comma-separated sections to run, by number or name ('quality': 10); default: all",
     )
     parser.add_argument(
         "--out",
@@ -74,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sections = {int(s) for s in args.only.split(",") if s.strip()}
+    sections = {
+        ALIASES[s.strip()] if s.strip() in ALIASES else int(s)
+        for s in args.only.split(",")
+        if s.strip()
+    }
     profile = QUICK if args.quick else FULL
     if args.million:
         profile = profile.with_million()
@@ -84,14 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         profile = replace(profile, sweep_both_storages=False)
     if args.keep_sweep:
         profile = replace(profile, keep_sweep=True)
+    if args.keep_scifact:
+        profile = replace(profile, keep_scifact=True)
     report = Report(args.out)
     try:
-        env = discover(need_api=bool(sections & {3, 9}), log=report.progress)
+        env = discover(need_api=bool(sections & {3, 9, 10}), log=report.progress)
     except StackNotRunning as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     if args.drop_kept:
         drop_kept(env, report.progress)
+        drop_kept_collection(env, report.progress)
         return 0
     started = time.time()
     info = machine_info(env.db_url, env.postgrest_url)

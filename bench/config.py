@@ -55,6 +55,7 @@ class Profile:
     embedder_scifact_docs: int | None  # ... SciFact abstracts (judged ones first; None: all)
     sweep_both_storages: bool = True  # section 7: also build the graph in the other storage
     keep_sweep: bool = False  # section 7: keep its database for the next run (and reuse one)
+    keep_scifact: bool = False  # section 10: keep its collection for the next run (and reuse it)
 
     def with_million(self) -> "Profile":
         return replace(

@@ -26,6 +26,7 @@ from bench.s6_quality import measure_quality
 from bench.s7_tenants import measure_tenants
 from bench.s8_embedder import measure_embedder
 from bench.s9_replicas import measure_capacity, measure_replicas
+from bench.s10_scifact import measure_scifact
 
 DATABASE_SECTIONS = {1, 2, 6}
 # Sections that need the real corpus embedded (minutes the first time; cached after).
@@ -40,7 +41,10 @@ NAMES = {
     7: "7_tenants",
     8: "8_embedder",
     9: "9_replicas",
+    10: "10_scifact",
 }
+# Sections that also answer to a name on the command line (`--only quality`).
+ALIASES = {"quality": 10, "scifact": 10}
 
 
 class Runner:
@@ -109,6 +113,19 @@ class Runner:
                         "replicas": measure_replicas(self.profile, self.report),
                         "capacity": measure_capacity(self.env, self.profile, self.report),
                     },
+                ),
+            )
+        if 10 in self.sections:
+            self.guarded(
+                "section 10 (SciFact retrieval quality)",
+                lambda: self.report.section(
+                    NAMES[10],
+                    measure_scifact(
+                        self.env,
+                        self.report,
+                        repeats=self.profile.repeats,
+                        keep=self.profile.keep_scifact,
+                    ),
                 ),
             )
         needs_user = self.sections & {3, 4, 5}

@@ -14,8 +14,9 @@ Each model has its own HNSW graph (private.add_embedding_model, as production do
 runs as the caller (`set local role authenticated` with the JWT claims, as PostgREST does), through
 match_documents and hybrid_search, k = 10. For each caller: rows returned, recall@10 against the
 exact answer over the rows they may see (the same search with an exact scan of their rows;
-hybrid: RRF of the exact keyword and exact semantic rankings, computed here), p50/p95, and the
-plan match_documents chose (auto_explain, nested statements).
+hybrid: hybrid_search's fusion, computed here, of BM25 computed here from a scan of their rows
+and of the exact semantic ranking), p50/p95, and the plan match_documents chose (auto_explain,
+nested statements).
 
 Then the scale figures on the same table: the main model's graph as add_embedding_model builds it
 (`halfvec`: an expression index on `embedding::halfvec(384)`) and as `vector` (float32): build
@@ -25,6 +26,7 @@ all rows).
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,11 +39,14 @@ from psycopg import sql
 
 from bench.config import K, Profile
 from bench.datasets import SYNTHETIC_MODEL, SYNTHETIC_SEED
+from bench.fusion import relative_score
 from bench.plans import auto_explained
 from bench.report import Report, Table
 from bench.stats import percentile
 from bench.timing import elapsed_ms, now
 from bench.vectors import copy_chunks, literal
+from samples.bm25 import Passage, query_words
+from samples.bm25 import scores as bm25_scores
 from samples.vectors import EmbeddingLike
 
 SHARES = (0.0001, 0.001, 0.01, 0.1)
@@ -49,7 +54,8 @@ MINORITY_MODEL = "synthetic-minority-model"
 BUILD_MEMORY = "2GB"
 VOCABULARY = 5_000
 WORDS_PER_ROW = 8
-RRF_K = 50
+# hybrid_search's candidates from each side for k = 10: max(20, 2 k).
+HYBRID_DEPTH = 20
 OTHER_INDEX = "bench_sweep_other_storage_idx"
 
 SEMANTIC = (
@@ -61,14 +67,28 @@ HYBRID = (
 )
 # The truth: every row the caller may see, ranked exactly (`offset 0` keeps the index walk out).
 EXACT = (
-    "select c.id from (select * from public.document_chunks c offset 0) c "
+    "select c.id, 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector) "
+    "from (select * from public.document_chunks c offset 0) c "
     "where c.embedding_model = %s "
     "order by c.embedding operator(extensions.<=>) %s::extensions.vector, c.id limit %s"
 )
-KEYWORD = (
-    "select c.id from (select * from public.document_chunks c offset 0) c "
-    "where c.embedding_model = %s and c.fts @@ websearch_to_tsquery('english', %s) "
-    "order by ts_rank_cd(c.fts, websearch_to_tsquery('english', %s)) desc, c.id limit %s"
+# BM25's statistics over every passage the caller may see (all models), and the words of those
+# holding a query word: read from the rows themselves, not from the keyword index.
+KEYWORD_STATISTICS = (
+    "select count(*), sum(w.length) from ("
+    "  select (select sum(array_length(w.positions, 1)) "
+    "          from unnest(to_tsvector('english', d.title) || c.fts) w) as length "
+    "  from (select * from public.document_chunks c offset 0) c "
+    "  join public.documents d on d.id = c.document_id) w "
+    "where w.length > 0"
+)
+KEYWORD_MATCHES = (
+    "select c.id, (select jsonb_object_agg(w.lexeme, array_length(w.positions, 1)) "
+    "              from unnest(to_tsvector('english', d.title) || c.fts) w) "
+    "from (select * from public.document_chunks c offset 0) c "
+    "join public.documents d on d.id = c.document_id "
+    "where c.embedding_model = %(model)s "
+    "and (c.fts @@ %(query)s::tsquery or to_tsvector('english', d.title) @@ %(query)s::tsquery)"
 )
 WALK = {
     "vector": (
@@ -145,8 +165,9 @@ class Words:
         return [" ".join(f"term{w}" for w in row) for row in ids]
 
     def query(self) -> str:
+        """Two mid-frequency words: any of them matches (BM25 over the query's words)."""
         a, b = self.rng.integers(100, 1000, size=2)
-        return f"term{a} or term{b}"
+        return f"term{a} term{b}"
 
 
 def relation_bytes(db: psycopg.Connection, name: str) -> int:
@@ -262,14 +283,6 @@ def chosen_plan(db: psycopg.Connection, run: Callable[[], object]) -> str:
     return "unknown"
 
 
-def rrf(keyword: Sequence[int], semantic: Sequence[int], k: int) -> list[int]:
-    score: dict[int, float] = {}
-    for ranking in (keyword, semantic):
-        for rank, chunk in enumerate(ranking, start=1):
-            score[chunk] = score.get(chunk, 0.0) + 1 / (RRF_K + rank)
-    return [c for c, _ in sorted(score.items(), key=lambda item: (-item[1], item[0]))[:k]]
-
-
 def recall_at(found: Sequence[Sequence[int]], truth: Sequence[Sequence[int]]) -> float:
     """Share of the true top rows found; a caller with fewer than k rows has a shorter truth."""
     hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
@@ -279,6 +292,37 @@ def recall_at(found: Sequence[Sequence[int]], truth: Sequence[Sequence[int]]) ->
 
 def summary(samples: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95)}
+
+
+def keyword_statistics(db: psycopg.Connection, caller: Caller, few: bool) -> tuple[int, float]:
+    """N and the average length of the passages the caller may see (those with any word)."""
+    with db.transaction():
+        if few:
+            db.execute("set local enable_seqscan = off")
+        as_caller(db, caller.user_id)
+        row = db.execute(KEYWORD_STATISTICS).fetchone()
+    assert row is not None
+    n = int(row[0])
+    return n, (int(row[1]) / n if n else 0.0)
+
+
+def keyword_truth(
+    db: psycopg.Connection, caller: Caller, text: str, few: bool, statistics: tuple[int, float]
+) -> list[tuple[int, float]]:
+    """BM25 of the query over the rows the caller may see, computed here (samples/bm25.py) from
+    the rows' own words, not from the keyword index: every row holding a query word, scored."""
+    words = query_words(db, text)
+    n, avglen = statistics
+    if not words or not n:
+        return []
+    query = " | ".join("'" + w.replace("'", "''") + "'" for w in sorted(words))
+    with db.transaction():
+        if few:
+            db.execute("set local enable_seqscan = off")
+        as_caller(db, caller.user_id)
+        rows = db.execute(KEYWORD_MATCHES, {"model": caller.model, "query": query}).fetchall()
+    passages = [Passage(int(i), "", Counter(words_of)) for i, words_of in rows]
+    return bm25_scores(passages, words, n, avglen)
 
 
 def truths(
@@ -291,7 +335,9 @@ def truths(
     """The exact semantic top k and the exact hybrid top k of each query, over the rows the caller
     may see. They depend on the data only: a kept database keeps them (the 100% caller's are
     exact scans of the whole table, minutes at 1M)."""
-    key = json.dumps([caller.user_id, caller.model, list(queries), list(texts), K])
+    key = json.dumps(
+        [caller.user_id, caller.model, list(queries), list(texts), K, "bm25", HYBRID_DEPTH]
+    )
     kept = _kept_schema(db)
     if kept:
         db.execute(
@@ -303,13 +349,20 @@ def truths(
         if saved is not None:
             return saved[0][0], saved[0][1]
     semantic, hybrid = [], []
+    few = caller.visible <= rows // 5
+    statistics = keyword_statistics(db, caller, few)
     for q, text in zip(queries, texts, strict=True):
-        # The exact order is (distance, id): the top k is a prefix of the top 2k.
-        few = caller.visible <= rows // 5
-        exact_2k, _ = timed(db, caller.user_id, EXACT, (caller.model, q, 2 * K), few)
-        keyword, _ = timed(db, caller.user_id, KEYWORD, (caller.model, text, text, 2 * K), few)
-        semantic.append(exact_2k[:K])
-        hybrid.append(rrf(keyword, exact_2k, K))
+        with db.transaction():
+            if few:
+                db.execute("set local enable_seqscan = off")
+            as_caller(db, caller.user_id)
+            nearest = [
+                (int(i), float(s))
+                for i, s in db.execute(EXACT, (q, caller.model, q, HYBRID_DEPTH)).fetchall()
+            ]
+        keyword = keyword_truth(db, caller, text, few, statistics)[:HYBRID_DEPTH]
+        semantic.append([i for i, _ in nearest[:K]])
+        hybrid.append([i for i, _ in relative_score(keyword, nearest)[:K]])
     if kept:
         db.execute(
             "insert into bench_kept.truths values (md5(%s), %s) on conflict (key) do nothing",
@@ -399,7 +452,7 @@ def scale(
     in the other storage (built here): build time, size, recall, walks at concurrency 1 and 8.
     A kept database keeps the other graph too, and its build figures from the run that built it."""
     m = SYNTHETIC_MODEL
-    truth = [[int(r[0]) for r in db.execute(EXACT, (m, q, K)).fetchall()] for q in queries]
+    truth = [[int(r[0]) for r in db.execute(EXACT, (q, m, q, K)).fetchall()] for q in queries]
     row = db.execute(
         "select index_storage from private.embedding_models where model = %s", (m,)
     ).fetchone()

@@ -78,3 +78,18 @@ def recall_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
 def mean(values: Mapping[str, float] | Sequence[float]) -> float:
     items = list(values.values()) if isinstance(values, Mapping) else list(values)
     return sum(items) / len(items) if items else 0.0
+
+
+def measures(data: SciFact, rankings: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """nDCG@10, recall@10 and recall@100 over distinct documents, averaged over every judged
+    claim (a claim with no ranking, or one that finds nothing, scores 0)."""
+    claims = list(data.claims)
+    return {
+        "ndcg_at_10": mean([ndcg_at_10(rankings.get(q, []), data.relevant[q]) for q in claims]),
+        **{
+            f"recall_at_{k}": mean(
+                [recall_at(rankings.get(q, []), data.relevant[q], k) for q in claims]
+            )
+            for k in (10, 100)
+        },
+    }

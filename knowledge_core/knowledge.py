@@ -312,21 +312,36 @@ class CallerKnowledge:
             raise FileRejected(failure.message, code=failure.code, status=failure.status) from None
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
-        vector = await self.knowledge.query_cache.embed_query(query.query, token=self.token)
-        arguments: dict[str, Any] = {
-            "query_embedding": vector,
+        filters: dict[str, Any] = {
             "match_count": query.k,
             "filter": query.metadata,
-            "match_threshold": query.threshold,
             "filter_category": query.category,
             "filter_workspace_id": str(query.workspace_id) if query.workspace_id else None,
-            # Never compare vectors of different models.
+            # Never compare vectors of different models (nor mix their passages in one list).
             "filter_embedding_model": self.knowledge.embedder.model,
         }
-        if query.mode == "hybrid":
-            rows = await self.rest.search("hybrid_search", {"query_text": query.query, **arguments})
+        by_document = query.group_by == "document"
+        if query.mode == "keyword":
+            # No vector involved: the query is not embedded (and a threshold was refused).
+            arguments = {"query_text": query.query, **filters}
+            if by_document:
+                arguments["group_by_document"] = True
+            rows = await self.rest.search("keyword_search", arguments)
             return [_hit(r, score=r["score"]) for r in rows]
-        rows = await self.rest.search("match_documents", arguments)
+        vector = await self.knowledge.query_cache.embed_query(query.query, token=self.token)
+        common = {"query_embedding": vector, "match_threshold": query.threshold, **filters}
+        if query.mode == "hybrid" or by_document:
+            arguments = {"query_text": query.query, **common}
+            if by_document:
+                arguments["group_by_document"] = True
+            if query.mode == "semantic":
+                # Documents by their best passage, semantic only: hybrid_search with its keyword
+                # side off (one place groups passages into documents).
+                arguments["full_text_weight"] = 0
+            rows = await self.rest.search("hybrid_search", arguments)
+            key = "score" if query.mode == "hybrid" else "similarity"
+            return [_hit(r, score=r[key]) for r in rows]
+        rows = await self.rest.search("match_documents", common)
         return [_hit(r, score=r["similarity"]) for r in rows]
 
     async def get_document(self, document_id: UUID) -> DocumentDetail:

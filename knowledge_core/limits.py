@@ -6,21 +6,27 @@ them, and tests/database/test_bounds.py holds them to the SQL.
 
 from typing import Literal, get_args
 
-SearchMode = Literal["semantic", "hybrid"]
+SearchMode = Literal["semantic", "hybrid", "keyword"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
-# Semantic by default: what the API and the MCP server always did, and the cheaper of the two for
-# callers who may see many rows (docs/benchmarks.md, "Tenant sweep": hybrid's keyword side costs
-# what the rows matching the words cost). Hybrid is one argument away where exact words matter.
+# Semantic by default: what the API and the MCP server always did, and the cheapest (hybrid runs
+# it and the keyword side: ~1.3-1.7x per request on SciFact, bench/README.md section 10). Hybrid,
+# which ranks best there, is one argument away; keyword needs no query embedding.
 DEFAULT_MODE: SearchMode = "semantic"
 
-# Passages a search returns: match_documents takes up to 1000, hybrid_search up to 200
-# (60_search_helpers.sql, 75_hybrid_search.sql); 50 is what an agent or a person can use.
+# What a search returns: the best passages, or the best documents, each once at its best passage.
+GroupBy = Literal["passage", "document"]
+GROUPINGS: tuple[str, ...] = get_args(GroupBy)
+DEFAULT_GROUP_BY: GroupBy = "passage"
+
+# Results a search returns: match_documents takes up to 1000, hybrid_search and keyword_search up
+# to 200 (60_search_helpers.sql, 75_hybrid_search.sql). 100: recall@100 is measured through the
+# API (bench section 10), and a reranker's candidates are of that order.
 DEFAULT_K = 5
-MAX_K = 50
+MAX_K = 100
 # Minimum cosine similarity, applied in SQL by both searches (check_search_arguments).
 MIN_THRESHOLD = -1.0
 MAX_THRESHOLD = 1.0
-# hybrid_search refuses a longer query_text.
+# hybrid_search and keyword_search refuse a longer query_text.
 MAX_QUERY_CHARS = 2000
 
 # Columns of public.documents (30_documents.sql) and what they hold.

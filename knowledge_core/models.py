@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 
 from knowledge_core import limits
-from knowledge_core.limits import SearchMode, WorkspaceRole
+from knowledge_core.limits import GroupBy, SearchMode, WorkspaceRole
 
 Metadata = dict[str, JsonValue]
 EmbeddingStatus = Literal["pending", "ready", "failed"]
@@ -134,10 +134,11 @@ class DocumentChanges(BaseModel):
 
 class SearchQuery(BaseModel):
     query: QueryText = Field(examples=["How do I reset my password?"])
-    k: K = Field(default=limits.DEFAULT_K, description="How many passages to return.")
+    k: K = Field(default=limits.DEFAULT_K, description="How many results to return.")
     threshold: Threshold | None = Field(
         default=None,
-        description="Minimum cosine similarity of a passage to the query (both modes).",
+        description="Minimum cosine similarity of a passage to the query (semantic and hybrid "
+        "modes).",
     )
     metadata: MetadataFilter = Field(
         default_factory=dict, description="Metadata the document contains."
@@ -146,10 +147,23 @@ class SearchQuery(BaseModel):
     workspace_id: UUID | None = None
     mode: SearchMode = Field(
         default=limits.DEFAULT_MODE,
-        description="semantic ranks by meaning; hybrid also matches exact words and fuses both.",
+        description="'semantic' ranks by meaning (vectors); 'keyword' by the query's words "
+        "(BM25: any of them, rare words weigh more); 'hybrid' fuses both.",
+    )
+    group_by: GroupBy = Field(
+        default=limits.DEFAULT_GROUP_BY,
+        description="'passage': the best passages, several may come from one document; "
+        "'document': the best documents, each once, ranked by its best passage (that passage "
+        "is the result).",
     )
 
     _check_metadata = field_validator("metadata")(_metadata_size)
+
+    @model_validator(mode="after")
+    def _threshold_needs_vectors(self) -> "SearchQuery":
+        if self.mode == "keyword" and self.threshold is not None:
+            raise ValueError("threshold is a similarity: it applies to semantic and hybrid modes")
+        return self
 
 
 # -- what comes back ---------------------------------------------------------------------------
@@ -170,8 +184,13 @@ class SearchHit(BaseModel):
     content: str
     metadata: dict[str, Any]
     location: dict[str, Any] = Field(default_factory=dict, description=LOCATION_DESCRIPTION)
-    similarity: float
-    score: float = Field(description="Ranking score: similarity, or the RRF score in hybrid mode.")
+    similarity: float | None = Field(
+        description="Cosine similarity of query and passage (-1..1); null in keyword mode."
+    )
+    score: float = Field(
+        description="Ranking score: the similarity (semantic), BM25 (keyword), or the fused "
+        "score, 0..1 (hybrid)."
+    )
     embedding_model: str
 
 

@@ -117,6 +117,9 @@ def test_search_agrees(openapi: dict[str, Any], mcp_tools: dict[str, Any]) -> No
     mode = {"type": "string", "enum": list(limits.SEARCH_MODES), "default": limits.DEFAULT_MODE}
     same(limits=mode, api=api["mode"], mcp=tool["mode"])
     same(limits={k: mode[k] for k in ("enum", "default")}, kb=kb["mode"])
+    group = {"type": "string", "enum": list(limits.GROUPINGS), "default": limits.DEFAULT_GROUP_BY}
+    same(limits=group, api=api["group_by"], mcp=tool["group_by"])
+    same(limits={k: group[k] for k in ("enum", "default")}, kb=kb["group_by"])
     threshold = {"type": "number", "minimum": limits.MIN_THRESHOLD, "maximum": limits.MAX_THRESHOLD}
     same(limits=threshold, api=api["threshold"], mcp=tool["threshold"], kb=kb["threshold"])
     query = {"type": "string", "minLength": 1, "maxLength": limits.MAX_QUERY_CHARS}

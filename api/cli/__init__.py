@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "search what you may read",
         "Find the passages that best answer a question, among the documents you may read.",
         '  kb search "how do I rotate keys?"\n'
-        '  kb search "ERR_TLS_CERT" --mode hybrid -k 10 --threshold 0.3 --json',
+        '  kb search "ERR_TLS_CERT" --mode hybrid -k 10 --threshold 0.3 --json\n'
+        '  kb search "glacier melt rates" --mode keyword --group-by document',
     )
     find.add_argument("query")
     find.add_argument(
@@ -139,12 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=limits.SEARCH_MODES,
         default=limits.DEFAULT_MODE,
-        help=f"semantic (by meaning) or hybrid (also exact words); default {limits.DEFAULT_MODE}",
+        help="semantic (by meaning), keyword (by the words: any of them, rare ones weigh more) "
+        f"or hybrid (both); default {limits.DEFAULT_MODE}",
+    )
+    find.add_argument(
+        "--group-by",
+        choices=limits.GROUPINGS,
+        default=limits.DEFAULT_GROUP_BY,
+        help="passage (the best passages) or document (the best documents, each once at its "
+        f"best passage); default {limits.DEFAULT_GROUP_BY}",
     )
     find.add_argument(
         "--threshold",
         type=Bounded(float, limits.MIN_THRESHOLD, limits.MAX_THRESHOLD),
-        help="only passages at least this similar (cosine, -1 to 1)",
+        help="only passages at least this similar (cosine, -1 to 1; not with --mode keyword)",
     )
     _filters(find)
 

@@ -99,7 +99,12 @@ def ingest(api: Api, args: argparse.Namespace) -> int:
 
 
 def search(api: Api, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"query": args.query, "k": args.k, "mode": args.mode}
+    body: dict[str, Any] = {
+        "query": args.query,
+        "k": args.k,
+        "mode": args.mode,
+        "group_by": args.group_by,
+    }
     for key, value in (
         ("threshold", args.threshold),
         ("category", args.category),

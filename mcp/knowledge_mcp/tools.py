@@ -28,7 +28,7 @@ from knowledge_core.errors import (
     Unavailable,
 )
 from knowledge_core.knowledge import CallerKnowledge
-from knowledge_core.limits import SearchMode
+from knowledge_core.limits import GroupBy, SearchMode
 from knowledge_core.models import (
     WAIT_DESCRIPTION,
     Content,
@@ -186,14 +186,23 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
             SearchMode,
             Field(
                 description="'semantic' ranks by meaning. 'hybrid' also matches exact words "
-                "(names, codes, error messages) and fuses both rankings."
+                "(names, codes, error messages) and fuses both rankings. 'keyword' ranks by "
+                "the words alone (any of them; rare words weigh more)."
             ),
         ] = limits.DEFAULT_MODE,
+        group_by: Annotated[
+            GroupBy,
+            Field(
+                description="'passage': the best passages (several may come from one "
+                "document). 'document': the best documents, each once, with its best passage."
+            ),
+        ] = limits.DEFAULT_GROUP_BY,
         threshold: Annotated[
             Threshold | None,
             Field(
                 description="Only passages at least this similar to the query (cosine, -1 to "
-                "1; about 0.3 and up is related). Omit for the best matches whatever their score."
+                "1; about 0.3 and up is related; not in keyword mode). Omit for the best "
+                "matches whatever their score."
             ),
         ] = None,
         category: Category = None,
@@ -215,6 +224,7 @@ def register(server: MCPServer[AppState], settings: Settings) -> None:
                 query=query,
                 k=limit,
                 mode=mode,
+                group_by=group_by,
                 threshold=threshold,
                 category=category,
                 workspace_id=workspace_id,

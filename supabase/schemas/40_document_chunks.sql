@@ -104,7 +104,7 @@ grant select, insert, update, delete on public.document_chunks to service_role;
 -- 160 ms to count them). `= any (array(select ...))` is an InitPlan, run once per statement,
 -- whose value the planner can use in an index condition: the caller's rows are found by a
 -- BitmapOr of the owner and workspace indexes (12 ms). private.visible_keyword_ranking
--- (60_search_helpers.sql) writes this same rule into its statement and must stay it.
+-- (62_keyword_index.sql) picks the caller's keyword cells by this same rule and must stay it.
 -- (Postgres keeps the first 63 characters of the name.)
 create policy "Chunks are readable by their document's owner and workspace members"
   on public.document_chunks for select to authenticated

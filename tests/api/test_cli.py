@@ -126,6 +126,14 @@ def test_every_format_and_the_files_it_refuses(alice: Person, tmp_path: Path) ->
     top = json.loads(found.stdout)[0]
     assert top["location"] == {"headings": ["Policy", "Visitors"]}
     assert top["title"] == "Policy"
+    # The marker is a word of all four files: keyword mode, each document once.
+    found = alice.kb("search", marker, "--mode", "keyword", "--group-by", "document", "-k", "10")
+    assert found.returncode == 0, found.stderr
+    found = alice.kb(
+        "search", marker, "--mode", "keyword", "--group-by", "document", "-k", "10", "--json"
+    )
+    hits = json.loads(found.stdout)
+    assert len({h["document_id"] for h in hits}) == len(hits) == 4
 
 
 def test_list_show_and_delete(alice: Person, tmp_path: Path) -> None:
@@ -363,7 +371,7 @@ def test_what_it_says_when_something_is_wrong(stack: LocalStack, alice: Person) 
     forged = kb(stack, "list", token=alice.token[:-4] + "AAAA")
     assert forged.returncode == 3 and "401" in forged.stderr
     usage = alice.kb("search", "x", "-k", "500")
-    assert usage.returncode == 2 and "not between 1 and 50" in usage.stderr
+    assert usage.returncode == 2 and "not between 1 and 100" in usage.stderr
     down = kb(stack, "--api-url", "http://127.0.0.1:9", "list", token=alice.token)
     assert down.returncode == 5 and "cannot reach the API" in down.stderr
     nothing = alice.kb("ingest", "/nonexistent/folder")

@@ -146,23 +146,68 @@ HYBRID_CASES: list[tuple[str, dict[str, Any], str]] = [
         "full_text_weight and semantic_weight must be non-negative numbers",
     ),
     ("rrf_k zero", {"query_text": "x", "rrf_k": 0}, "rrf_k must be a positive integer"),
+    (
+        "unknown fusion",
+        {"query_text": "x", "fusion": "max"},
+        "fusion must be 'relative_score' or 'rrf', not 'max'",
+    ),
+    (
+        "null grouping",
+        {"query_text": "x", "group_by_document": None},
+        "group_by_document must be true or false",
+    ),
 ]
 
 
+KEYWORD_CASES: list[tuple[str, dict[str, Any], str]] = [
+    *HYBRID_CASES[:3],
+    (
+        "filter not an object",
+        {"query_text": "x", "filter": [1]},
+        "filter must be a JSON object of metadata to match, not a JSON array",
+    ),
+]
+# hybrid_search's calls carry a good query vector; keyword_search takes none.
+TEXT_SEARCH_CASES = [
+    ("hybrid_search", case, {"query_embedding": GOOD, **body}, message)
+    for case, body, message in HYBRID_CASES
+] + [("keyword_search", case, body, message) for case, body, message in KEYWORD_CASES]
+
+
 @pytest.mark.parametrize(
-    ("case", "body", "message"), HYBRID_CASES, ids=[c[0] for c in HYBRID_CASES]
+    ("function", "case", "body", "message"),
+    TEXT_SEARCH_CASES,
+    ids=[f"{c[0]}: {c[1]}" for c in TEXT_SEARCH_CASES],
 )
-def test_hybrid_search_rejects(
+def test_text_searches_reject(
     stack: LocalStack,
     author: tuple[User, str, str],
+    function: str,
     case: str,
     body: dict[str, Any],
     message: str,
 ) -> None:
     with rest_client(stack, author[1]) as http:
-        response = http.post("/rpc/hybrid_search", json={"query_embedding": GOOD, **body})
+        response = http.post(f"/rpc/{function}", json=body)
     assert response.status_code == 400
     assert response.json() == {"code": "22023", "details": None, "hint": None, "message": message}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["the of and", "?!.,;:" * 300, "Gletscher schmelzen im Sommer", "氷河はどのくらい速いか"],
+)
+@pytest.mark.parametrize("function", ["keyword_search", "hybrid_search"])
+def test_any_text_gets_an_answer(
+    stack: LocalStack, author: tuple[User, str, str], query: str, function: str
+) -> None:
+    """Only stop words, a wall of punctuation, other languages: 200 (keyword side empty or not)."""
+    body: dict[str, Any] = {"query_text": query}
+    if function == "hybrid_search":
+        body["query_embedding"] = GOOD
+    with rest_client(stack, author[1]) as http:
+        response = http.post(f"/rpc/{function}", json=body)
+    assert response.status_code == 200, response.text
 
 
 def test_json_nan_is_rejected_before_sql(stack: LocalStack, author: tuple[User, str, str]) -> None:

@@ -65,6 +65,18 @@ def test_search_bounds_are_within_both_searches(db: psycopg.Connection) -> None:
     assert "match_threshold must be a similarity between -1 and 1" in too_similar
 
 
+def test_search_bounds_are_within_keyword_search(db: psycopg.Connection) -> None:
+    db.execute(
+        "select * from public.keyword_search(%s, %s)", ("x" * limits.MAX_QUERY_CHARS, limits.MAX_K)
+    )
+    too_long = refused(
+        db,
+        "select * from public.keyword_search(%s, %s)",
+        ("x" * (limits.MAX_QUERY_CHARS + 1), limits.MAX_K),
+    )
+    assert f"at most {limits.MAX_QUERY_CHARS} characters" in too_long
+
+
 @pytest.mark.parametrize(
     ("column", "limit", "constraint"),
     [

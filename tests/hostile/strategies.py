@@ -186,7 +186,7 @@ def rest_read(draw: st.DrawFn, world: World) -> tuple[Actor, Request]:
 
 @st.composite
 def search_arguments(draw: st.DrawFn, world: World, actor: Actor) -> tuple[Doc, dict[str, Any]]:
-    """match_documents / hybrid_search arguments aimed at a hidden document.
+    """match_documents / hybrid_search / keyword_search arguments aimed at a hidden document.
 
     The query vector is that document's own first chunk's vector, the nearest thing there is to
     it: if RLS let it through, it would rank first.
@@ -208,11 +208,14 @@ def search_arguments(draw: st.DrawFn, world: World, actor: Actor) -> tuple[Doc, 
 @st.composite
 def search_rpc(draw: st.DrawFn, world: World, actor: Actor) -> Request:
     doc, arguments = draw(search_arguments(world, actor))
-    function = draw(st.sampled_from(["match_documents", "hybrid_search"]))
-    if function == "hybrid_search":
+    function = draw(st.sampled_from(["match_documents", "hybrid_search", "keyword_search"]))
+    if function != "match_documents":
         arguments["query_text"] = draw(
             st.sampled_from([doc.marker, doc.probe_text, "note records"])
         )
+        arguments["group_by_document"] = draw(st.booleans())
+        if function == "keyword_search":
+            del arguments["query_embedding"]  # the hidden document's words are the probe
     else:
         arguments["match_threshold"] = draw(st.sampled_from([None, -1.0, 0.0, 0.5]))
     params: list[tuple[str, str]] = []

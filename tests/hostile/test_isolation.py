@@ -455,14 +455,15 @@ def api_call(
             body: dict[str, Any] = {
                 "query": query,
                 "k": draw(st.integers(1, 50)),
-                "mode": draw(st.sampled_from(["semantic", "hybrid"])),
+                "mode": draw(st.sampled_from(["semantic", "hybrid", "keyword"])),
+                "group_by": draw(st.sampled_from(["passage", "document"])),
                 "metadata": probe,
             }
             if ws:
                 body["workspace_id"] = ws
             if draw(st.booleans()):
                 body["category"] = draw(st.sampled_from(["shared", f"cat-{doc.owner}"]))
-            if draw(st.booleans()):
+            if body["mode"] != "keyword" and draw(st.booleans()):
                 body["threshold"] = draw(st.sampled_from([-1.0, 0.0, 0.3]))
             return actor, "POST", "/v1/search", {"json": body}
         if kind == "list":
@@ -615,7 +616,8 @@ def mcp_call(draw: st.DrawFn, world: World, *, writes: bool) -> tuple[Actor, str
         arguments = {
             "query": query,
             "limit": draw(st.integers(1, 20)),
-            "mode": draw(st.sampled_from(["semantic", "hybrid"])),
+            "mode": draw(st.sampled_from(["semantic", "hybrid", "keyword"])),
+            "group_by": draw(st.sampled_from(["passage", "document"])),
         }
         if draw(st.booleans()):
             arguments["metadata"] = draw(metadata_probe(world))

@@ -112,11 +112,12 @@ async def test_tools_and_their_input_schemas(
     assert (props["query"]["minLength"], props["query"]["maxLength"]) == (1, 2000)
     assert (props["limit"]["minimum"], props["limit"]["maximum"], props["limit"]["default"]) == (
         1,
-        50,
+        100,
         5,
     )
     assert props["threshold"]["anyOf"][0] == {"type": "number", "minimum": -1.0, "maximum": 1.0}
-    assert props["mode"]["enum"] == ["semantic", "hybrid"]
+    assert props["mode"]["enum"] == ["semantic", "hybrid", "keyword"]
+    assert props["group_by"]["enum"] == ["passage", "document"]
     assert props["category"]["anyOf"][0]["maxLength"] == 100
     assert props["workspace_id"]["anyOf"][0]["format"] == "uuid"
     assert props["metadata"]["anyOf"][0]["maxProperties"] == 50
@@ -148,7 +149,15 @@ async def test_tools_and_their_input_schemas(
     assert [t.uri_template for t in templates] == ["kb://documents/{document_id}"]
 
 
-@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+@pytest.mark.parametrize(
+    ("mode", "group_by"),
+    [
+        ("semantic", "passage"),
+        ("hybrid", "passage"),
+        ("keyword", "passage"),
+        ("hybrid", "document"),
+    ],
+)
 async def test_search_returns_only_what_the_caller_may_read(
     server: McpProcess,
     stack: LocalStack,
@@ -156,6 +165,7 @@ async def test_search_returns_only_what_the_caller_may_read(
     library: Library,
     database: psycopg.Connection,
     mode: str,
+    group_by: str,
 ) -> None:
     expected = {
         team.alice.id: {library.private, library.shared},  # hers, and W's
@@ -166,10 +176,13 @@ async def test_search_returns_only_what_the_caller_may_read(
         async with connect(server.url, token(stack, person)) as client:
             found = structured(
                 await client.call_tool(
-                    "search_knowledge_base", {"query": f"the {TOPIC}", "limit": 20, "mode": mode}
+                    "search_knowledge_base",
+                    {"query": f"the {TOPIC}", "limit": 20, "mode": mode, "group_by": group_by},
                 )
             )
         ids = {hit["document_id"] for hit in found["results"]}
+        if group_by == "document":
+            assert len(ids) == len(found["results"])
         assert ids & library.ids == expected[person.id], person.email
         assert readable(database, person, ids), "a result the database says is not theirs"
         for hit in found["results"]:
@@ -431,7 +444,9 @@ async def test_progress_and_log_messages_for_a_long_document(
 
 BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("search_knowledge_base", {"query": ""}, "query"),
-    ("search_knowledge_base", {"query": "x", "limit": 51}, "limit"),
+    ("search_knowledge_base", {"query": "x", "limit": 101}, "limit"),
+    ("search_knowledge_base", {"query": "x", "mode": "keyword", "threshold": 0.3}, "threshold"),
+    ("search_knowledge_base", {"query": "x", "group_by": "section"}, "group_by"),
     ("search_knowledge_base", {"query": "x", "threshold": 2}, "threshold"),
     ("add_document", {"title": "t", "content": "x", "wait": 61}, "wait"),
     ("search_knowledge_base", {"query": "x", "mode": "fuzzy"}, "mode"),

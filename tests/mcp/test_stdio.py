@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters, stdio_client
 
+from knowledge_core import limits
 from local_stack.settings import REPO_ROOT
 from local_stack.stack import LocalStack
 from local_stack.users import User
@@ -61,7 +62,9 @@ async def test_a_stdio_session(stack: LocalStack, user: User, tmp_path: Path) ->
                 await client.call_tool("search_knowledge_base", {"query": "when to water the fern"})
             )
             assert found["results"][0]["document_id"] == added["document_id"]
-            bad = await client.call_tool("search_knowledge_base", {"query": "x", "limit": 99})
+            bad = await client.call_tool(
+                "search_knowledge_base", {"query": "x", "limit": limits.MAX_K + 1}
+            )
             assert bad.is_error and "limit" in text_of(bad)
     assert reports and reports[-1] == added["passages_total"] == 1
     log = (tmp_path / "stderr.log").read_text()
